@@ -1,0 +1,14 @@
+//! Types that RA's launcher and daemon both speak, kept free of the engine's heavy
+//! dependencies so the launcher can build without candle.
+//!
+//! - [`sampler`]: sampler and schedule-type names exactly as A1111 spells them.
+//! - [`infotext`]: the A1111 `parameters` text, written and read back.
+//! - [`png_text`]: PNG files carrying that text in a `parameters` chunk.
+
+pub mod infotext;
+pub mod png_text;
+pub mod sampler;
+
+pub use infotext::{GenerationInfo, Infotext, InfotextError};
+pub use png_text::{PngError, PngImage};
+pub use sampler::{SamplerName, ScheduleType, UnknownName};
