@@ -13,7 +13,9 @@ const NEGATIVE_PREFIX: &str = "Negative prompt:";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InfotextError {
-    #[error("infotext has no parameter line (expected 'Steps: …, Sampler: …, …' as its last line)")]
+    #[error(
+        "infotext has no parameter line (expected 'Steps: …, Sampler: …, …' as its last line)"
+    )]
     NoParameters,
     #[error("infotext is missing the '{0}' parameter")]
     Missing(&'static str),
@@ -187,7 +189,10 @@ impl GenerationInfo {
             ("Schedule type".to_string(), self.schedule_type.to_string()),
             ("CFG scale".to_string(), self.cfg_scale.to_string()),
             ("Seed".to_string(), self.seed.to_string()),
-            ("Size".to_string(), format!("{}x{}", self.width, self.height)),
+            (
+                "Size".to_string(),
+                format!("{}x{}", self.width, self.height),
+            ),
             ("Model hash".to_string(), self.model_hash.clone()),
             ("Model".to_string(), self.model.clone()),
         ];
@@ -336,7 +341,10 @@ mod tests {
         assert_eq!(info.schedule_type, ScheduleType::Karras);
         assert_eq!((info.width, info.height), (512, 768));
         assert_eq!(info.cfg_scale, 7.5);
-        assert_eq!(info.extra, vec![("Version".to_string(), "v1.6.0".to_string())]);
+        assert_eq!(
+            info.extra,
+            vec![("Version".to_string(), "v1.6.0".to_string())]
+        );
     }
 
     #[test]
@@ -353,6 +361,10 @@ mod tests {
             "p\nSteps: many, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 8x8",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("'Steps' has an invalid value 'many'"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("'Steps' has an invalid value 'many'"),
+            "{err}"
+        );
     }
 }

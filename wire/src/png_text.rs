@@ -124,9 +124,15 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<PngImage, PngError> {
     let data = &buf[..frame.buffer_size()];
     let rgb = match frame.color_type {
         png::ColorType::Rgb => data.to_vec(),
-        png::ColorType::Rgba => data.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
+        png::ColorType::Rgba => data
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
         png::ColorType::Grayscale => data.iter().flat_map(|&g| [g, g, g]).collect(),
-        png::ColorType::GrayscaleAlpha => data.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0]]).collect(),
+        png::ColorType::GrayscaleAlpha => data
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
         png::ColorType::Indexed => return Err(PngError::Decode("palette was not expanded".into())),
     };
     PngImage::new(w, h, rgb)
@@ -150,7 +156,10 @@ mod tests {
     #[test]
     fn garbage_is_a_clear_error() {
         let err = read_parameters(b"not a png").unwrap_err();
-        assert!(err.to_string().starts_with("not a readable PNG image"), "{err}");
+        assert!(
+            err.to_string().starts_with("not a readable PNG image"),
+            "{err}"
+        );
         assert!(PngImage::new(2, 2, vec![0; 3]).is_err());
     }
 }

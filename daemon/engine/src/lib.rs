@@ -1,1 +1,33 @@
-pub fn _x(){}
+//! RA's Stable Diffusion engine on candle.
+//!
+//! Layers, from the file up:
+//! - [`weights`]: recognises weight files by content, refuses pickles, validates
+//!   safetensors, and serves tensors under diffusers names ([`ldm_names`] maps the
+//!   single-file LDM layout onto them).
+//! - [`arch`]: what a model is (family, prediction type, component configs), read from
+//!   the tensors; [`clip`], [`vae`] and candle's UNet are the components.
+//! - [`model`]: loads either layout into an [`SdModel`] with its tokenizer and hash.
+//! - [`schedule`], [`sampler`], [`noise`]: noise levels, solvers and seeded noise.
+//! - [`pipeline`]: txt2img and img2img producing an image plus its infotext.
+//! - [`make_model`]: random-weight models in the real layouts, for tests and benchmarks.
+//!
+//! Nothing here is async; the daemon runs it on a worker thread.
+
+pub mod arch;
+pub mod clip;
+pub mod error;
+pub mod ldm_names;
+pub mod make_model;
+pub mod model;
+pub mod noise;
+pub mod output;
+pub mod pipeline;
+pub mod sampler;
+pub mod schedule;
+pub mod tokenizer;
+pub mod vae;
+pub mod weights;
+
+pub use error::{EngineError, Result};
+pub use model::{LoadOptions, SdModel};
+pub use pipeline::{generate, GenerateRequest, Generated, InitImage, Progress};

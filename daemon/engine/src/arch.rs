@@ -1,0 +1,308 @@
+//! What a model is: its family, prediction type and the configuration of each component,
+//! with named presets and inference from the weights themselves (never a file name).
+
+use candle_transformers::models::stable_diffusion::unet_2d::{
+    BlockConfig, UNet2DConditionModelConfig,
+};
+
+use crate::clip::{ClipActivation, ClipConfig};
+use crate::error::{EngineError, Result};
+use crate::vae::VaeConfig;
+use crate::weights::Weights;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// SD 1.x: OpenAI CLIP ViT-L text encoder, 8 attention heads per UNet block.
+    Sd1,
+    /// SD 2.x: OpenCLIP ViT-H text encoder, 64-channel attention heads.
+    Sd2,
+}
+
+/// What the UNet predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prediction {
+    /// The added noise (SD 1.x, SD 2.x 512 base).
+    Epsilon,
+    /// The velocity `alpha·noise − sigma·x0` (SD 2.x 768).
+    V,
+}
+
+impl Prediction {
+    /// Reads diffusers' `prediction_type` or ModelSpec's `modelspec.prediction_type`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "epsilon" | "eps" => Some(Self::Epsilon),
+            "v_prediction" | "v" => Some(Self::V),
+            _ => None,
+        }
+    }
+
+    pub fn diffusers_name(self) -> &'static str {
+        match self {
+            Self::Epsilon => "epsilon",
+            Self::V => "v_prediction",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UnetConfig {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub inner: UNet2DConditionModelConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelArch {
+    pub family: Family,
+    pub prediction: Prediction,
+    pub clip: ClipConfig,
+    pub unet: UnetConfig,
+    pub vae: VaeConfig,
+}
+
+fn block(out_channels: usize, attn: bool, heads: usize) -> BlockConfig {
+    BlockConfig {
+        out_channels,
+        use_cross_attn: attn.then_some(1),
+        attention_head_dim: heads,
+    }
+}
+
+fn unet_base(
+    blocks: Vec<BlockConfig>,
+    layers_per_block: usize,
+    context: usize,
+    linear: bool,
+) -> UNet2DConditionModelConfig {
+    UNet2DConditionModelConfig {
+        center_input_sample: false,
+        flip_sin_to_cos: true,
+        freq_shift: 0.,
+        blocks,
+        layers_per_block,
+        downsample_padding: 1,
+        mid_block_scale_factor: 1.,
+        norm_num_groups: 32,
+        norm_eps: 1e-5,
+        cross_attention_dim: context,
+        sliced_attention_size: None,
+        use_linear_projection: linear,
+    }
+}
+
+impl ModelArch {
+    /// Stable Diffusion 1.5 at its published size.
+    pub fn sd15() -> Self {
+        let blocks = vec![
+            block(320, true, 8),
+            block(640, true, 8),
+            block(1280, true, 8),
+            block(1280, false, 8),
+        ];
+        Self {
+            family: Family::Sd1,
+            prediction: Prediction::Epsilon,
+            clip: ClipConfig::sd15(),
+            unet: UnetConfig {
+                in_channels: 4,
+                out_channels: 4,
+                inner: unet_base(blocks, 2, 768, false),
+            },
+            vae: VaeConfig::sd15(),
+        }
+    }
+
+    /// Stable Diffusion 2.1 (768, v-prediction) at its published size.
+    pub fn sd21() -> Self {
+        let blocks = vec![
+            block(320, true, 5),
+            block(640, true, 10),
+            block(1280, true, 20),
+            block(1280, false, 20),
+        ];
+        Self {
+            family: Family::Sd2,
+            prediction: Prediction::V,
+            clip: ClipConfig::sd21(),
+            unet: UnetConfig {
+                in_channels: 4,
+                out_channels: 4,
+                inner: unet_base(blocks, 2, 1024, true),
+            },
+            vae: VaeConfig::sd15(),
+        }
+    }
+
+    /// An SD 1.x-shaped model small enough for tests to run in seconds.
+    pub fn tiny() -> Self {
+        let blocks = vec![block(32, true, 8), block(64, true, 8), block(64, false, 8)];
+        Self {
+            family: Family::Sd1,
+            prediction: Prediction::Epsilon,
+            clip: ClipConfig::tiny(),
+            unet: UnetConfig {
+                in_channels: 4,
+                out_channels: 4,
+                inner: unet_base(blocks, 1, 64, false),
+            },
+            vae: VaeConfig::tiny(),
+        }
+    }
+}
+
+/// How many attention heads each UNet block has, which the weights do not show.
+#[derive(Debug, Clone)]
+pub enum HeadRule {
+    /// SD 1.x: the same count everywhere.
+    Fixed(usize),
+    /// SD 2.x: channels / this.
+    HeadWidth(usize),
+    /// From a diffusers `config.json`, per block.
+    PerBlock(Vec<usize>),
+}
+
+impl HeadRule {
+    pub fn for_family(family: Family) -> Self {
+        match family {
+            Family::Sd1 => Self::Fixed(8),
+            Family::Sd2 => Self::HeadWidth(64),
+        }
+    }
+
+    fn heads(&self, block: usize, channels: usize) -> usize {
+        match self {
+            Self::Fixed(n) => *n,
+            Self::HeadWidth(w) => (channels / w).max(1),
+            Self::PerBlock(v) => v.get(block).or(v.last()).copied().unwrap_or(8),
+        }
+    }
+}
+
+fn need(w: &Weights, name: &str) -> Result<Vec<usize>> {
+    w.shape(name).ok_or_else(|| EngineError::MissingWeight {
+        name: name.to_string(),
+        detail: None,
+    })
+}
+
+fn count(w: &Weights, pattern: impl Fn(usize) -> String) -> usize {
+    (0..).take_while(|&i| w.contains(&pattern(i))).count()
+}
+
+/// Reads the UNet's block structure from its weights (diffusers names).
+pub fn infer_unet(w: &Weights, heads: &HeadRule) -> Result<UnetConfig> {
+    let conv_in = need(w, "conv_in.weight")?;
+    let conv_out = need(w, "conv_out.weight")?;
+    let levels = count(w, |i| format!("down_blocks.{i}.resnets.0.conv1.weight"));
+    let layers = count(w, |j| format!("down_blocks.0.resnets.{j}.conv1.weight"));
+    if levels == 0 || layers == 0 {
+        return Err(EngineError::Architecture(
+            "the UNet has no down blocks".into(),
+        ));
+    }
+    let mut blocks = Vec::with_capacity(levels);
+    let mut context = None;
+    let mut linear = false;
+    for i in 0..levels {
+        let channels = need(w, &format!("down_blocks.{i}.resnets.0.conv1.weight"))?[0];
+        let attn = format!("down_blocks.{i}.attentions.0");
+        let depth = count(w, |k| {
+            format!("{attn}.transformer_blocks.{k}.attn2.to_k.weight")
+        });
+        if depth > 0 {
+            let to_k = need(w, &format!("{attn}.transformer_blocks.0.attn2.to_k.weight"))?;
+            context = Some(to_k[1]);
+            linear = need(w, &format!("{attn}.proj_in.weight"))?.len() == 2;
+        }
+        blocks.push(BlockConfig {
+            out_channels: channels,
+            use_cross_attn: (depth > 0).then_some(depth),
+            attention_head_dim: heads.heads(i, channels),
+        });
+    }
+    let context = context.ok_or_else(|| {
+        EngineError::Architecture(
+            "the UNet has no cross-attention, so it cannot follow a prompt".into(),
+        )
+    })?;
+    Ok(UnetConfig {
+        in_channels: conv_in[1],
+        out_channels: conv_out[0],
+        inner: unet_base(blocks, layers, context, linear),
+    })
+}
+
+/// Reads the VAE's structure from its weights (diffusers names).
+pub fn infer_vae(w: &Weights) -> Result<VaeConfig> {
+    let levels = count(w, |i| {
+        format!("encoder.down_blocks.{i}.resnets.0.conv1.weight")
+    });
+    let layers = count(w, |j| {
+        format!("encoder.down_blocks.0.resnets.{j}.conv1.weight")
+    });
+    if levels == 0 || layers == 0 {
+        return Err(EngineError::Architecture(
+            "the VAE has no encoder blocks".into(),
+        ));
+    }
+    let block_out_channels = (0..levels)
+        .map(|i| {
+            need(
+                w,
+                &format!("encoder.down_blocks.{i}.resnets.0.conv1.weight"),
+            )
+            .map(|s| s[0])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let latent_channels = need(w, "decoder.conv_in.weight")?[1];
+    Ok(VaeConfig {
+        block_out_channels,
+        layers_per_block: layers,
+        latent_channels,
+        norm_num_groups: 32,
+        use_quant_conv: w.contains("quant_conv.weight"),
+        use_post_quant_conv: w.contains("post_quant_conv.weight"),
+        scaling_factor: 0.18215,
+    })
+}
+
+/// Reads the text encoder's size from its weights (transformers names, with or without
+/// the `text_model.` prefix). `layers` caps the depth (SD 2.x drops OpenCLIP's last).
+pub fn infer_clip(w: &Weights, family: Family, max_layers: Option<usize>) -> Result<ClipConfig> {
+    let p = if w.contains("text_model.embeddings.token_embedding.weight") {
+        "text_model."
+    } else {
+        ""
+    };
+    let tok = need(w, &format!("{p}embeddings.token_embedding.weight"))?;
+    let pos = need(w, &format!("{p}embeddings.position_embedding.weight"))?;
+    let fc1 = need(w, &format!("{p}encoder.layers.0.mlp.fc1.weight"))?;
+    let layers = count(w, |i| format!("{p}encoder.layers.{i}.mlp.fc1.weight"));
+    let layers = max_layers.map_or(layers, |m| layers.min(m));
+    let base = match family {
+        Family::Sd1 => ClipConfig::sd15(),
+        Family::Sd2 => ClipConfig::sd21(),
+    };
+    Ok(ClipConfig {
+        vocab_size: tok[0],
+        embed_dim: tok[1],
+        intermediate_size: fc1[0],
+        max_positions: pos[0],
+        layers,
+        // Every CLIP text tower SD uses has 64-wide heads.
+        heads: (tok[1] / 64).max(1),
+        ..base
+    })
+}
+
+impl ClipActivation {
+    /// transformers' `hidden_act` names.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "quick_gelu" => Some(Self::QuickGelu),
+            "gelu" => Some(Self::Gelu),
+            _ => None,
+        }
+    }
+}

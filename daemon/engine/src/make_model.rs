@@ -1,0 +1,497 @@
+//! Writes Stable Diffusion models with random weights in the real on-disk layouts, so
+//! that tests and benchmarks run the real loading, sampling and decoding code without
+//! downloading anything.
+//!
+//! Weights are drawn from a seeded counter-based generator per tensor name, so the same
+//! preset and seed give the same bytes. Single files carry what published checkpoints
+//! carry besides the model (DDPM buffers, EMA bookkeeping, CLIP's int64 `position_ids`)
+//! so that loaders are exercised on them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, VarBuilder};
+use candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel;
+use serde_json::json;
+
+use crate::arch::{Family, ModelArch};
+use crate::clip::{ClipActivation, ClipTextEncoder};
+use crate::error::{EngineError, Result};
+use crate::ldm_names::{self, LdmSource, UnetLayout};
+use crate::noise::NoiseStream;
+use crate::schedule::NoiseSchedule;
+use crate::tokenizer::ClipTokenizer;
+use crate::vae::Vae;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    Tiny,
+    Sd15,
+    Sd21,
+}
+
+impl Preset {
+    pub fn arch(self) -> ModelArch {
+        match self {
+            Self::Tiny => ModelArch::tiny(),
+            Self::Sd15 => ModelArch::sd15(),
+            Self::Sd21 => ModelArch::sd21(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputLayout {
+    Diffusers,
+    SingleFile,
+}
+
+#[derive(Debug, Clone)]
+pub struct MakeModel {
+    pub preset: Preset,
+    pub layout: OutputLayout,
+    pub seed: u64,
+    pub dtype: DType,
+}
+
+/// Hands out seeded random tensors as the model code asks for them, remembering each.
+struct RandomInit {
+    seed: u64,
+    made: Mutex<BTreeMap<String, Tensor>>,
+}
+
+fn name_hash(name: &str) -> u32 {
+    // FNV-1a: stable across builds, unlike std's hasher.
+    name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+impl SimpleBackend for RandomInit {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        h: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let mut made = self
+            .made
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?;
+        if let Some(t) = made.get(name) {
+            return Ok(t.clone());
+        }
+        let n = s.elem_count();
+        let mut rng = NoiseStream::substream(self.seed, name_hash(name));
+        let fan_in = s.dims().iter().skip(1).product::<usize>().max(1) as f64;
+        let values: Vec<f32> = match h {
+            Init::Const(v) => vec![v as f32; n],
+            Init::Uniform { lo, up } => rng
+                .uniforms(n)
+                .iter()
+                .map(|u| (lo + (up - lo) * u) as f32)
+                .collect(),
+            Init::Randn { mean, stdev } => rng
+                .normals(n)
+                .iter()
+                .map(|z| (mean + stdev * f64::from(*z)) as f32)
+                .collect(),
+            // Variance 1/fan_in keeps activations of a deep random network bounded.
+            Init::Kaiming { .. } => {
+                let std = fan_in.powf(-0.5);
+                rng.normals(n)
+                    .iter()
+                    .map(|z| (f64::from(*z) * std) as f32)
+                    .collect()
+            }
+        };
+        let t = Tensor::from_vec(values, s, dev)?.to_dtype(dtype)?;
+        made.insert(name.to_string(), t.clone());
+        Ok(t)
+    }
+
+    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> candle_core::Result<Tensor> {
+        Err(candle_core::Error::Msg(format!(
+            "{name} has no shape to draw from"
+        )))
+    }
+
+    fn contains_tensor(&self, _: &str) -> bool {
+        false
+    }
+}
+
+/// Random weights for each component, by diffusers name.
+struct Components {
+    clip: BTreeMap<String, Tensor>,
+    unet: BTreeMap<String, Tensor>,
+    vae: BTreeMap<String, Tensor>,
+}
+
+fn draw(arch: &ModelArch, seed: u64, dtype: DType, clip_layers: usize) -> Result<Components> {
+    let dev = Device::Cpu;
+    let take = |init: RandomInit| init.made.into_inner().unwrap_or_default();
+    let clip_init = RandomInit {
+        seed,
+        made: Mutex::default(),
+    };
+    let mut clip_cfg = arch.clip.clone();
+    clip_cfg.layers = clip_layers;
+    ClipTextEncoder::new(
+        VarBuilder::from_backend(Box::new(&clip_init), dtype, dev.clone()).pp("text_model"),
+        &clip_cfg,
+    )?;
+    let unet_init = RandomInit {
+        seed: seed ^ 1,
+        made: Mutex::default(),
+    };
+    UNet2DConditionModel::new(
+        VarBuilder::from_backend(Box::new(&unet_init), dtype, dev.clone()),
+        arch.unet.in_channels,
+        arch.unet.out_channels,
+        false,
+        arch.unet.inner.clone(),
+    )?;
+    let vae_init = RandomInit {
+        seed: seed ^ 2,
+        made: Mutex::default(),
+    };
+    Vae::new(
+        VarBuilder::from_backend(Box::new(&vae_init), dtype, dev.clone()),
+        &arch.vae,
+    )?;
+    Ok(Components {
+        clip: take(clip_init),
+        unet: take(unet_init),
+        vae: take(vae_init),
+    })
+}
+
+impl SimpleBackend for &RandomInit {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        h: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        (*self).get(s, name, h, dtype, dev)
+    }
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        (*self).get_unchecked(name, dtype, dev)
+    }
+    fn contains_tensor(&self, name: &str) -> bool {
+        (*self).contains_tensor(name)
+    }
+}
+
+impl MakeModel {
+    /// Writes the model at `out` (a folder for diffusers, a `.safetensors` file
+    /// otherwise). Everything is written under a temporary name first and renamed into
+    /// place, so `out` is either complete or absent.
+    pub fn write(&self, out: &Path) -> Result<()> {
+        if out.exists() {
+            return Err(EngineError::InvalidRequest(format!(
+                "{} already exists; choose a new path or remove it first",
+                out.display()
+            )));
+        }
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| EngineError::io(parent, e))?;
+        let tmp = temp_sibling(out);
+        let result = match self.layout {
+            OutputLayout::Diffusers => self.write_diffusers(&tmp),
+            OutputLayout::SingleFile => self.write_single_file(&tmp),
+        }
+        .and_then(|()| std::fs::rename(&tmp, out).map_err(|e| EngineError::io(out, e)));
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn write_diffusers(&self, dir: &Path) -> Result<()> {
+        let arch = self.preset.arch();
+        let c = draw(&arch, self.seed, self.dtype, arch.clip.layers)?;
+        for sub in ["unet", "vae", "text_encoder", "tokenizer", "scheduler"] {
+            let p = dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(|e| EngineError::io(&p, e))?;
+        }
+        let text_model: BTreeMap<String, Tensor> =
+            c.clip.into_iter().map(|(k, v)| (k, v)).collect();
+        save(
+            &dir.join("unet/diffusion_pytorch_model.safetensors"),
+            &c.unet,
+            None,
+        )?;
+        save(
+            &dir.join("vae/diffusion_pytorch_model.safetensors"),
+            &c.vae,
+            None,
+        )?;
+        save(
+            &dir.join("text_encoder/model.safetensors"),
+            &text_model,
+            None,
+        )?;
+        let u = &arch.unet.inner;
+        let heads: Vec<usize> = u.blocks.iter().map(|b| b.attention_head_dim).collect();
+        let down: Vec<&str> = u
+            .blocks
+            .iter()
+            .map(|b| {
+                if b.use_cross_attn.is_some() {
+                    "CrossAttnDownBlock2D"
+                } else {
+                    "DownBlock2D"
+                }
+            })
+            .collect();
+        let up: Vec<&str> = u
+            .blocks
+            .iter()
+            .rev()
+            .map(|b| {
+                if b.use_cross_attn.is_some() {
+                    "CrossAttnUpBlock2D"
+                } else {
+                    "UpBlock2D"
+                }
+            })
+            .collect();
+        write_json(
+            &dir.join("unet/config.json"),
+            &json!({
+                "_class_name": "UNet2DConditionModel",
+                "in_channels": arch.unet.in_channels,
+                "out_channels": arch.unet.out_channels,
+                "block_out_channels": u.blocks.iter().map(|b| b.out_channels).collect::<Vec<_>>(),
+                "down_block_types": down,
+                "up_block_types": up,
+                "layers_per_block": u.layers_per_block,
+                "cross_attention_dim": u.cross_attention_dim,
+                "attention_head_dim": if heads.iter().all(|&h| h == heads[0]) { json!(heads[0]) } else { json!(heads) },
+                "use_linear_projection": u.use_linear_projection,
+                "norm_num_groups": u.norm_num_groups,
+                "sample_size": 64,
+            }),
+        )?;
+        let v = &arch.vae;
+        write_json(
+            &dir.join("vae/config.json"),
+            &json!({
+                "_class_name": "AutoencoderKL",
+                "block_out_channels": v.block_out_channels,
+                "layers_per_block": v.layers_per_block,
+                "latent_channels": v.latent_channels,
+                "norm_num_groups": v.norm_num_groups,
+                "scaling_factor": v.scaling_factor,
+                "in_channels": 3, "out_channels": 3,
+            }),
+        )?;
+        let t = &arch.clip;
+        write_json(
+            &dir.join("text_encoder/config.json"),
+            &json!({
+                "architectures": ["CLIPTextModel"],
+                "hidden_size": t.embed_dim,
+                "intermediate_size": t.intermediate_size,
+                "num_hidden_layers": t.layers,
+                "num_attention_heads": t.heads,
+                "max_position_embeddings": t.max_positions,
+                "vocab_size": t.vocab_size,
+                "hidden_act": match t.activation { ClipActivation::QuickGelu => "quick_gelu", ClipActivation::Gelu => "gelu" },
+            }),
+        )?;
+        write_json(
+            &dir.join("scheduler/scheduler_config.json"),
+            &json!({
+                "_class_name": "EulerDiscreteScheduler",
+                "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+                "num_train_timesteps": 1000,
+                "prediction_type": arch.prediction.diffusers_name(),
+            }),
+        )?;
+        let (vocab, merges) = ClipTokenizer::builtin_parts()?;
+        let tokenizer = ClipTokenizer::from_merges(&merges)?;
+        write_text(&dir.join("tokenizer/tokenizer.json"), &tokenizer.to_json()?)?;
+        write_json(&dir.join("tokenizer/vocab.json"), &json!(vocab))?;
+        write_text(
+            &dir.join("tokenizer/merges.txt"),
+            &format!("#version: 0.2\n{}\n", merges.join("\n")),
+        )?;
+        write_json(
+            &dir.join("tokenizer/special_tokens_map.json"),
+            &json!({
+                "bos_token": crate::tokenizer::BOS, "eos_token": crate::tokenizer::EOS,
+                "pad_token": if t.pad_id == 0 { "!" } else { crate::tokenizer::EOS },
+            }),
+        )?;
+        write_json(
+            &dir.join("model_index.json"),
+            &json!({
+                "_class_name": "StableDiffusionPipeline",
+                "text_encoder": ["transformers", "CLIPTextModel"],
+                "tokenizer": ["transformers", "CLIPTokenizer"],
+                "unet": ["diffusers", "UNet2DConditionModel"],
+                "vae": ["diffusers", "AutoencoderKL"],
+                "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+            }),
+        )
+    }
+
+    fn write_single_file(&self, path: &Path) -> Result<()> {
+        let arch = self.preset.arch();
+        // OpenCLIP checkpoints hold the full tower; SD 2.x stops one layer short of it.
+        let clip_layers = match arch.family {
+            Family::Sd1 => arch.clip.layers,
+            Family::Sd2 => arch.clip.layers + 1,
+        };
+        let c = draw(&arch, self.seed, self.dtype, clip_layers)?;
+        let mut out: BTreeMap<String, Tensor> = BTreeMap::new();
+        let u = &arch.unet.inner;
+        let layout = UnetLayout {
+            layers_per_block: u.layers_per_block,
+            up_has_attention: u
+                .blocks
+                .iter()
+                .rev()
+                .map(|b| b.use_cross_attn.is_some())
+                .collect(),
+        };
+        for (name, t) in c.unet {
+            let ldm = ldm_names::unet(&name, &layout).ok_or_else(|| {
+                EngineError::Architecture(format!("no LDM name for UNet weight {name}"))
+            })?;
+            out.insert(ldm, t);
+        }
+        let levels = arch.vae.block_out_channels.len();
+        for (name, t) in c.vae {
+            let ldm = ldm_names::vae(&name, levels).ok_or_else(|| {
+                EngineError::Architecture(format!("no LDM name for VAE weight {name}"))
+            })?;
+            // LDM stores the VAE's attention projections as 1×1 convolutions.
+            let t = if ldm.contains(".attn_1.") && t.rank() == 2 {
+                t.unsqueeze(2)?.unsqueeze(3)?
+            } else {
+                t
+            };
+            out.insert(ldm, t);
+        }
+        let dev = Device::Cpu;
+        match arch.family {
+            Family::Sd1 => {
+                for (name, t) in c.clip {
+                    let LdmSource::Tensor(ldm) = ldm_names::clip(&format!("text_model.{name}"))
+                    else {
+                        continue;
+                    };
+                    out.insert(ldm, t);
+                }
+                let ids: Vec<i64> = (0..arch.clip.max_positions as i64).collect();
+                out.insert(
+                    format!(
+                        "{}text_model.embeddings.position_ids",
+                        ldm_names::CLIP_PREFIX
+                    ),
+                    Tensor::from_vec(ids, (1, arch.clip.max_positions), &dev)?,
+                );
+            }
+            Family::Sd2 => {
+                let mut fused: BTreeMap<String, Vec<(usize, Tensor)>> = BTreeMap::new();
+                for (name, t) in c.clip {
+                    match ldm_names::open_clip(&format!("text_model.{name}")) {
+                        Some(LdmSource::Tensor(ldm)) => {
+                            out.insert(ldm, t);
+                        }
+                        Some(LdmSource::Rows { name, part, .. }) => {
+                            fused.entry(name).or_default().push((part, t))
+                        }
+                        None => {}
+                    }
+                }
+                for (name, mut parts) in fused {
+                    parts.sort_by_key(|(p, _)| *p);
+                    let ts: Vec<Tensor> = parts.into_iter().map(|(_, t)| t).collect();
+                    out.insert(name, Tensor::cat(&ts, 0)?);
+                }
+                let width = arch.clip.embed_dim;
+                out.insert(
+                    format!("{}text_projection", ldm_names::OPENCLIP_PREFIX),
+                    Tensor::zeros((width, width), self.dtype, &dev)?,
+                );
+                out.insert(
+                    format!("{}logit_scale", ldm_names::OPENCLIP_PREFIX),
+                    Tensor::new(4.6052f32, &dev)?.to_dtype(self.dtype)?,
+                );
+            }
+        }
+        let sched = NoiseSchedule::sd();
+        let ac: Vec<f32> = sched.alphas_cumprod.iter().map(|&a| a as f32).collect();
+        out.insert("alphas_cumprod".into(), Tensor::from_vec(ac, 1000, &dev)?);
+        out.insert("model_ema.decay".into(), Tensor::new(0.9999f32, &dev)?);
+        out.insert("model_ema.num_updates".into(), Tensor::new(0i64, &dev)?);
+        let metadata = BTreeMap::from([
+            (
+                "modelspec.prediction_type".to_string(),
+                match arch.prediction {
+                    crate::arch::Prediction::Epsilon => "epsilon".to_string(),
+                    crate::arch::Prediction::V => "v".to_string(),
+                },
+            ),
+            (
+                "modelspec.architecture".to_string(),
+                match arch.family {
+                    Family::Sd1 => "stable-diffusion-v1".to_string(),
+                    Family::Sd2 => "stable-diffusion-v2-768-v".to_string(),
+                },
+            ),
+            (
+                "ra.generator".to_string(),
+                format!(
+                    "ra-daemon dev make-model (random weights, seed {})",
+                    self.seed
+                ),
+            ),
+        ]);
+        save(path, &out, Some(metadata))
+    }
+}
+
+fn temp_sibling(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!(".{name}.part-{}", std::process::id()))
+}
+
+fn save(
+    path: &Path,
+    tensors: &BTreeMap<String, Tensor>,
+    metadata: Option<BTreeMap<String, String>>,
+) -> Result<()> {
+    let metadata = metadata.map(|m| m.into_iter().collect());
+    safetensors::serialize_to_file(tensors.iter().map(|(k, v)| (k.as_str(), v)), metadata, path)
+        .map_err(|e| EngineError::io(path, std::io::Error::other(e.to_string())))
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(v)
+        .map_err(|e| EngineError::io(path, std::io::Error::other(e)))?;
+    write_text(path, &text)
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| EngineError::io(path, e))
+}

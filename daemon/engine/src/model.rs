@@ -1,0 +1,353 @@
+//! Loading a Stable Diffusion model from either layout users have on disk:
+//!
+//! - a diffusers folder (`model_index.json`, `unet/`, `vae/`, `text_encoder/`,
+//!   `tokenizer/`, `scheduler/`), whose `config.json` files give what weights cannot
+//!   (attention heads, prediction type);
+//! - an A1111 single-file `.safetensors` checkpoint in the LDM layout, read through
+//!   [`crate::ldm_names`]; its tokenizer is the built-in CLIP one.
+//!
+//! The architecture is read from the tensors; file names never decide anything.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{DType, Device};
+use candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::arch::{infer_clip, infer_unet, infer_vae, Family, HeadRule, ModelArch, Prediction};
+use crate::clip::{ClipActivation, ClipTextEncoder};
+use crate::error::{EngineError, Result};
+use crate::ldm_names::{UnetLayout, OPENCLIP_PREFIX, UNET_PREFIX, VAE_PREFIX};
+use crate::tokenizer::ClipTokenizer;
+use crate::vae::Vae;
+use crate::weights::{Naming, SafetensorsFile, Weights};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Diffusers,
+    SingleFile,
+}
+
+/// How to load: precision and device.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub dtype: DType,
+    pub device: Device,
+}
+
+impl LoadOptions {
+    /// f32 on the CPU: measured faster than f16 there (see docs/PERFORMANCE.md), and
+    /// candle has no bf16 matrix multiply on the CPU.
+    pub fn cpu() -> Self {
+        Self {
+            dtype: DType::F32,
+            device: Device::Cpu,
+        }
+    }
+}
+
+pub struct SdModel {
+    pub arch: ModelArch,
+    pub layout: Layout,
+    pub tokenizer: ClipTokenizer,
+    pub text_encoder: ClipTextEncoder,
+    pub unet: UNet2DConditionModel,
+    pub vae: Vae,
+    /// What infotext calls the model: the file stem or the folder name.
+    pub name: String,
+    /// A1111's AutoV2 hash: the first 10 hex digits of the sha256 of the checkpoint file
+    /// (of the UNet weights for a diffusers folder).
+    pub hash: String,
+    pub options: LoadOptions,
+}
+
+impl SdModel {
+    pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;
+        if meta.is_dir() {
+            Self::load_diffusers(path, options)
+        } else {
+            Self::load_single_file(path, options)
+        }
+    }
+
+    fn load_single_file(path: &Path, options: &LoadOptions) -> Result<Self> {
+        let file = Arc::new(SafetensorsFile::open(path)?);
+        let family = if file.contains(&format!("{OPENCLIP_PREFIX}token_embedding.weight")) {
+            Family::Sd2
+        } else if file
+            .contains("cond_stage_model.transformer.text_model.embeddings.token_embedding.weight")
+            || file.contains("cond_stage_model.transformer.embeddings.token_embedding.weight")
+        {
+            Family::Sd1
+        } else if file
+            .names()
+            .iter()
+            .any(|n| n.starts_with("conditioner.embedders."))
+        {
+            return Err(EngineError::Architecture(
+                "this is an SDXL checkpoint; RA runs SD 1.x and 2.x models so far".into(),
+            ));
+        } else {
+            return Err(EngineError::Architecture(format!(
+                "{} has no text encoder weights (cond_stage_model.*); it is not a complete SD 1.x/2.x checkpoint",
+                path.display()
+            )));
+        };
+        let unet_layout = ldm_unet_layout(&file)?;
+        let vae_levels = (0..)
+            .take_while(|i| {
+                file.contains(&format!(
+                    "{VAE_PREFIX}encoder.down.{i}.block.0.conv1.weight"
+                ))
+            })
+            .count();
+        let clip_naming = match family {
+            Family::Sd1 => Naming::LdmClip,
+            Family::Sd2 => Naming::LdmOpenClip,
+        };
+        let prediction = file
+            .metadata
+            .get("modelspec.prediction_type")
+            .and_then(|p| Prediction::parse(p))
+            .unwrap_or(match family {
+                // Most SD 2.x single files in use are the 768 v-prediction release.
+                Family::Sd1 => Prediction::Epsilon,
+                Family::Sd2 => Prediction::V,
+            });
+        let unet_w = Weights::new(file.clone(), Naming::LdmUnet(unet_layout));
+        let vae_w = Weights::new(file.clone(), Naming::LdmVae { levels: vae_levels });
+        let clip_w = Weights::new(file.clone(), clip_naming);
+        // SD 2.x reads OpenCLIP's penultimate layer: its last layer is never run.
+        let max_layers = match family {
+            Family::Sd1 => None,
+            Family::Sd2 => Some(
+                (0..)
+                    .take_while(|i| {
+                        clip_w.contains(&format!("text_model.encoder.layers.{i}.mlp.fc1.weight"))
+                    })
+                    .count()
+                    .saturating_sub(1),
+            ),
+        };
+        let arch = ModelArch {
+            family,
+            prediction,
+            clip: infer_clip(&clip_w, family, max_layers)?,
+            unet: infer_unet(&unet_w, &HeadRule::for_family(family))?,
+            vae: infer_vae(&vae_w)?,
+        };
+        let tokenizer = ClipTokenizer::builtin()?;
+        let name = stem(path);
+        Self::build(
+            arch,
+            Layout::SingleFile,
+            tokenizer,
+            [clip_w, unet_w, vae_w],
+            name,
+            autov2(path)?,
+            options,
+        )
+    }
+
+    fn load_diffusers(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        if !dir.join("model_index.json").is_file() && !dir.join("unet").is_dir() {
+            return Err(EngineError::UnknownFormat {
+                path: dir.to_path_buf(),
+                reason: "a folder model must be a diffusers folder with model_index.json, unet/, vae/, text_encoder/ and tokenizer/".into(),
+            });
+        }
+        let open = |component: &str, stems: &[&str]| -> Result<Weights> {
+            let file = component_file(dir, component, stems)?;
+            Ok(Weights::new(
+                Arc::new(SafetensorsFile::open(&file)?),
+                Naming::Diffusers,
+            ))
+        };
+        let unet_w = open("unet", &["diffusion_pytorch_model"])?;
+        let vae_w = open("vae", &["diffusion_pytorch_model"])?;
+        let clip_w = open("text_encoder", &["model"])?;
+        let text_cfg = read_config(&dir.join("text_encoder/config.json"))?;
+        let unet_cfg = read_config(&dir.join("unet/config.json"))?;
+        let sched_cfg = read_config(&dir.join("scheduler/scheduler_config.json"))?;
+        let activation = text_cfg
+            .get("hidden_act")
+            .and_then(Value::as_str)
+            .and_then(ClipActivation::parse)
+            .unwrap_or(ClipActivation::QuickGelu);
+        let family = match activation {
+            ClipActivation::QuickGelu => Family::Sd1,
+            ClipActivation::Gelu => Family::Sd2,
+        };
+        let heads = match unet_cfg.get("attention_head_dim") {
+            Some(Value::Number(n)) => HeadRule::Fixed(n.as_u64().unwrap_or(8) as usize),
+            Some(Value::Array(v)) => HeadRule::PerBlock(
+                v.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|n| n as usize)
+                    .collect(),
+            ),
+            _ => HeadRule::for_family(family),
+        };
+        let prediction = sched_cfg
+            .get("prediction_type")
+            .and_then(Value::as_str)
+            .and_then(Prediction::parse)
+            .unwrap_or(Prediction::Epsilon);
+        let mut clip = infer_clip(&clip_w, family, None)?;
+        if let Some(h) = text_cfg.get("num_attention_heads").and_then(Value::as_u64) {
+            clip.heads = h as usize;
+        }
+        clip.activation = activation;
+        let arch = ModelArch {
+            family,
+            prediction,
+            clip,
+            unet: infer_unet(&unet_w, &heads)?,
+            vae: infer_vae(&vae_w)?,
+        };
+        let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer"))?;
+        let hash = autov2(&unet_w.file().path)?;
+        let name = stem(dir);
+        Self::build(
+            arch,
+            Layout::Diffusers,
+            tokenizer,
+            [clip_w, unet_w, vae_w],
+            name,
+            hash,
+            options,
+        )
+    }
+
+    fn build(
+        arch: ModelArch,
+        layout: Layout,
+        tokenizer: ClipTokenizer,
+        [clip_w, unet_w, vae_w]: [Weights; 3],
+        name: String,
+        hash: String,
+        options: &LoadOptions,
+    ) -> Result<Self> {
+        let (dt, dev) = (options.dtype, &options.device);
+        let text_encoder = ClipTextEncoder::new(clip_w.into_var_builder(dt, dev), &arch.clip)?;
+        let unet = UNet2DConditionModel::new(
+            unet_w.into_var_builder(dt, dev),
+            arch.unet.in_channels,
+            arch.unet.out_channels,
+            false,
+            arch.unet.inner.clone(),
+        )?;
+        let vae = Vae::new(vae_w.into_var_builder(dt, dev), &arch.vae)?;
+        Ok(Self {
+            arch,
+            layout,
+            tokenizer,
+            text_encoder,
+            unet,
+            vae,
+            name,
+            hash,
+            options: options.clone(),
+        })
+    }
+}
+
+/// The block structure of an LDM UNet, needed to map its sequential block indices.
+fn ldm_unet_layout(file: &SafetensorsFile) -> Result<UnetLayout> {
+    let has = |s: String| file.contains(&format!("{UNET_PREFIX}{s}"));
+    if !has("input_blocks.0.0.weight".into()) {
+        return Err(EngineError::MissingWeight {
+            name: format!("{UNET_PREFIX}input_blocks.0.0.weight"),
+            detail: Some("no UNet in this file".into()),
+        });
+    }
+    let first_down = (1..64)
+        .find(|k| has(format!("input_blocks.{k}.0.op.weight")))
+        .ok_or_else(|| EngineError::Architecture("the UNet has no downsampling blocks".into()))?;
+    let layers_per_block = first_down - 1;
+    let per = layers_per_block + 1;
+    let levels = (1..)
+        .take_while(|l| has(format!("input_blocks.{}.0.op.weight", l * per)))
+        .count()
+        + 1;
+    let down_attn: Vec<bool> = (0..levels)
+        .map(|i| has(format!("input_blocks.{}.1.proj_in.weight", 1 + i * per)))
+        .collect();
+    Ok(UnetLayout {
+        layers_per_block,
+        up_has_attention: down_attn.into_iter().rev().collect(),
+    })
+}
+
+/// A component's weights file, preferring full precision, refusing pickles.
+fn component_file(dir: &Path, component: &str, stems: &[&str]) -> Result<PathBuf> {
+    let folder = dir.join(component);
+    for stem in stems {
+        for suffix in ["safetensors", "fp16.safetensors"] {
+            let p = folder.join(format!("{stem}.{suffix}"));
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    for stem in stems {
+        let p = folder.join(format!("{stem}.bin"));
+        if p.is_file() {
+            // Opening it sniffs the content and refuses the pickle with its reason.
+            SafetensorsFile::open(&p)?;
+            return Ok(p);
+        }
+    }
+    Err(EngineError::MissingWeight {
+        name: format!("{component}/{}.safetensors", stems[0]),
+        detail: Some(format!("not found in {}", dir.display())),
+    })
+}
+
+fn read_config(path: &Path) -> Result<Value> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| EngineError::UnknownFormat {
+            path: path.to_path_buf(),
+            reason: format!("invalid JSON: {e}"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Value::Null),
+        Err(e) => Err(EngineError::io(path, e)),
+    }
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .or_else(|| path.file_name())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".to_string())
+}
+
+/// A1111's AutoV2 hash of a file.
+pub fn autov2(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| EngineError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let digest = hasher.finalize();
+    Ok(digest.iter().take(5).map(|b| format!("{b:02x}")).collect())
+}
+
+impl SdModel {
+    /// The UNet's native resolution: 768 for SD 2.x v-prediction, 512 otherwise.
+    pub fn default_size(&self) -> u32 {
+        match (self.arch.family, self.arch.prediction) {
+            (Family::Sd2, Prediction::V) => 768,
+            _ => 512,
+        }
+    }
+}
