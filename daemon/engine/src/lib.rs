@@ -28,6 +28,7 @@ pub mod tokenizer;
 pub mod vae;
 pub mod weights;
 
+pub use candle_core as candle;
 pub use error::{EngineError, Result};
 pub use model::{LoadOptions, SdModel};
 pub use pipeline::{generate, GenerateRequest, Generated, InitImage, Progress};

@@ -227,8 +227,6 @@ impl MakeModel {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p).map_err(|e| EngineError::io(&p, e))?;
         }
-        let text_model: BTreeMap<String, Tensor> =
-            c.clip.into_iter().map(|(k, v)| (k, v)).collect();
         save(
             &dir.join("unet/diffusion_pytorch_model.safetensors"),
             &c.unet,
@@ -239,11 +237,7 @@ impl MakeModel {
             &c.vae,
             None,
         )?;
-        save(
-            &dir.join("text_encoder/model.safetensors"),
-            &text_model,
-            None,
-        )?;
+        save(&dir.join("text_encoder/model.safetensors"), &c.clip, None)?;
         let u = &arch.unet.inner;
         let heads: Vec<usize> = u.blocks.iter().map(|b| b.attention_head_dim).collect();
         let down: Vec<&str> = u
@@ -392,8 +386,7 @@ impl MakeModel {
         match arch.family {
             Family::Sd1 => {
                 for (name, t) in c.clip {
-                    let LdmSource::Tensor(ldm) = ldm_names::clip(&format!("text_model.{name}"))
-                    else {
+                    let LdmSource::Tensor(ldm) = ldm_names::clip(&name) else {
                         continue;
                     };
                     out.insert(ldm, t);
@@ -410,7 +403,7 @@ impl MakeModel {
             Family::Sd2 => {
                 let mut fused: BTreeMap<String, Vec<(usize, Tensor)>> = BTreeMap::new();
                 for (name, t) in c.clip {
-                    match ldm_names::open_clip(&format!("text_model.{name}")) {
+                    match ldm_names::open_clip(&name) {
                         Some(LdmSource::Tensor(ldm)) => {
                             out.insert(ldm, t);
                         }
