@@ -469,14 +469,110 @@ fn temp_sibling(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}.part-{}", std::process::id()))
 }
 
+/// Writes a safetensors file with its header in sorted order, so that the same tensors
+/// always give the same bytes (the `safetensors` crate orders metadata by hash).
 fn save(
     path: &Path,
     tensors: &BTreeMap<String, Tensor>,
     metadata: Option<BTreeMap<String, String>>,
 ) -> Result<()> {
-    let metadata = metadata.map(|m| m.into_iter().collect());
-    safetensors::serialize_to_file(tensors.iter().map(|(k, v)| (k.as_str(), v)), metadata, path)
-        .map_err(|e| EngineError::io(path, std::io::Error::other(e.to_string())))
+    use std::io::Write;
+    let io = |e: std::io::Error| EngineError::io(path, e);
+    let mut entries: Vec<(String, serde_json::Value)> = Vec::new();
+    if let Some(m) = metadata {
+        entries.push(("__metadata__".into(), json!(m)));
+    }
+    let mut data: Vec<Vec<u8>> = Vec::with_capacity(tensors.len());
+    let mut offset = 0usize;
+    for (name, t) in tensors {
+        let (dtype, bytes) = tensor_bytes(t)?;
+        let end = offset + bytes.len();
+        entries.push((
+            name.clone(),
+            json!({"dtype": dtype, "shape": t.dims(), "data_offsets": [offset, end]}),
+        ));
+        offset = end;
+        data.push(bytes);
+    }
+    // Written by hand so key order is ours whatever serde_json's map type is.
+    let mut head = b"{".to_vec();
+    for (i, (k, v)) in entries.iter().enumerate() {
+        if i > 0 {
+            head.push(b',');
+        }
+        head.extend(json!(k).to_string().as_bytes());
+        head.push(b':');
+        head.extend(sorted_json(v).as_bytes());
+    }
+    head.push(b'}');
+    // Pad so tensor data starts 8-byte aligned, as the format recommends.
+    head.resize(head.len().div_ceil(8) * 8, b' ');
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    f.write_all(&(head.len() as u64).to_le_bytes())
+        .map_err(io)?;
+    f.write_all(&head).map_err(io)?;
+    for d in &data {
+        f.write_all(d).map_err(io)?;
+    }
+    f.into_inner()
+        .map_err(|e| io(e.into_error()))?
+        .sync_all()
+        .map_err(io)
+}
+
+/// A JSON object with its keys sorted (flat values only, as safetensors headers hold).
+fn sorted_json(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", json!(k), m[k]))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn tensor_bytes(t: &Tensor) -> Result<(&'static str, Vec<u8>)> {
+    let t = t.flatten_all()?;
+    Ok(match t.dtype() {
+        DType::F32 => (
+            "F32",
+            t.to_vec1::<f32>()?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        DType::F16 => (
+            "F16",
+            t.to_vec1::<half::f16>()?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        DType::BF16 => (
+            "BF16",
+            t.to_vec1::<half::bf16>()?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        DType::I64 => (
+            "I64",
+            t.to_vec1::<i64>()?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        other => {
+            return Err(EngineError::InvalidRequest(format!(
+                "cannot save {other:?} tensors"
+            )))
+        }
+    })
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
