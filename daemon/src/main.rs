@@ -17,6 +17,7 @@ use ra_wire::{SamplerName, ScheduleType};
 #[derive(Parser)]
 #[command(
     name = "ra-daemon",
+    args_override_self = true,
     version,
     about = "RA's Stable Diffusion engine and service"
 )]
@@ -28,6 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Generate one image from a prompt (txt2img), or from an image (img2img).
+    #[command(args_override_self = true)]
     Generate(GenerateArgs),
     /// Prompt tools.
     Prompt {

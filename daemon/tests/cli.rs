@@ -1,0 +1,365 @@
+//! `ra-daemon` as a user runs it: real processes, real files, exit codes and messages.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use ra_wire::{GenerationInfo, SamplerName, ScheduleType};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ra-daemon"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+struct Models {
+    dir: tempfile::TempDir,
+    diffusers: PathBuf,
+    single: PathBuf,
+}
+
+fn models() -> &'static Models {
+    static M: OnceLock<Models> = OnceLock::new();
+    M.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let diffusers = dir.path().join("tiny-diffusers");
+        let single = dir.path().join("tiny-single.safetensors");
+        for (layout, out) in [("diffusers", &diffusers), ("single-file", &single)] {
+            let o = run(&[
+                "dev",
+                "make-model",
+                "--preset",
+                "tiny",
+                "--layout",
+                layout,
+                "--out",
+                out.to_str().unwrap(),
+                "--seed",
+                "3",
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        Models {
+            dir,
+            diffusers,
+            single,
+        }
+    })
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn generate(model: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "generate",
+        "--model",
+        p(model),
+        "--prompt",
+        "a lighthouse at dusk, 灯塔",
+        "--negative-prompt",
+        "blurry",
+        "--steps",
+        "4",
+        "--sampler",
+        "DPM++ 2M",
+        "--schedule-type",
+        "Karras",
+        "--cfg-scale",
+        "7.5",
+        "--seed",
+        "42",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--out",
+        p(out),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn sha256_prefix(path: &Path) -> String {
+    ra_engine::model::autov2(path).unwrap()
+}
+
+#[test]
+fn generate_writes_a_png_whose_parameters_parse_back_in_both_layouts() {
+    let m = models();
+    for (model, name, hash_of) in [
+        (
+            &m.diffusers,
+            "tiny-diffusers",
+            m.diffusers.join("unet/diffusion_pytorch_model.safetensors"),
+        ),
+        (&m.single, "tiny-single", m.single.clone()),
+    ] {
+        let out = m.dir.path().join(format!("{name}.png"));
+        let o = generate(model, &out, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), p(&out));
+        let bytes = std::fs::read(&out).unwrap();
+        let text = ra_wire::png_text::read_parameters(&bytes).unwrap().unwrap();
+        let info = GenerationInfo::parse(&text).unwrap();
+        assert_eq!(info.prompt, "a lighthouse at dusk, 灯塔");
+        assert_eq!(info.negative_prompt, "blurry");
+        assert_eq!(info.steps, 4);
+        assert_eq!(info.sampler, SamplerName::DpmPp2m);
+        assert_eq!(info.schedule_type, ScheduleType::Karras);
+        assert_eq!(info.cfg_scale, 7.5);
+        assert_eq!(info.seed, 42);
+        assert_eq!((info.width, info.height), (64, 64));
+        assert_eq!(info.model_hash, sha256_prefix(&hash_of));
+        assert_eq!(info.model, name);
+        let img = ra_wire::png_text::decode_rgb(&bytes).unwrap();
+        assert_eq!((img.width, img.height), (64, 64));
+        // png-info prints the same text.
+        let shown = run(&["png-info", p(&out)]);
+        assert_eq!(String::from_utf8_lossy(&shown.stdout).trim_end(), text);
+    }
+}
+
+#[test]
+fn same_seed_gives_identical_files_across_processes_and_other_seeds_differ() {
+    let m = models();
+    let (a, b, c) = (
+        m.dir.path().join("s1.png"),
+        m.dir.path().join("s2.png"),
+        m.dir.path().join("s3.png"),
+    );
+    assert!(generate(&m.single, &a, &[]).status.success());
+    assert!(generate(&m.single, &b, &[]).status.success());
+    assert!(
+        std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+        "same seed, different bytes"
+    );
+    assert!(generate(&m.single, &c, &["--seed", "43"]).status.success());
+    let px = |f: &Path| {
+        ra_wire::png_text::decode_rgb(&std::fs::read(f).unwrap())
+            .unwrap()
+            .rgb
+    };
+    assert!(px(&a) != px(&c), "different seeds, same pixels");
+}
+
+#[test]
+fn img2img_from_the_command_line_records_denoising_strength() {
+    let m = models();
+    let init = m.dir.path().join("init.png");
+    let rgb: Vec<u8> = (0..48 * 40 * 3).map(|i| (i % 251) as u8).collect();
+    std::fs::write(
+        &init,
+        ra_wire::PngImage::new(48, 40, rgb)
+            .unwrap()
+            .encode(None)
+            .unwrap(),
+    )
+    .unwrap();
+    let out = m.dir.path().join("i2i.png");
+    let o = generate(
+        &m.diffusers,
+        &out,
+        &["--init-image", p(&init), "--denoising-strength", "0.5"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = ra_wire::png_text::read_parameters(&std::fs::read(&out).unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(text.contains("Denoising strength: 0.5"), "{text}");
+}
+
+/// Each bad input: exit code, a message naming the problem, and no output file.
+#[test]
+fn bad_input_is_refused_clearly_and_leaves_no_file() {
+    let m = models();
+    let out = m.dir.path().join("never.png");
+    let missing_dir = m.dir.path().join("no/such/dir/x.png");
+    let init = m.dir.path().join("strength-init.png");
+    std::fs::write(
+        &init,
+        ra_wire::PngImage::new(8, 8, vec![9; 8 * 8 * 3])
+            .unwrap()
+            .encode(None)
+            .unwrap(),
+    )
+    .unwrap();
+    let cases: Vec<(Vec<&str>, &Path, i32, &str)> = vec![
+        (
+            vec!["--sampler", "Heun++"],
+            &out,
+            2,
+            "unknown sampler 'Heun++'; valid names are: Euler, Euler a, DDIM, DPM++ 2M",
+        ),
+        (
+            vec!["--schedule-type", "Cosine"],
+            &out,
+            2,
+            "unknown schedule type 'Cosine'; valid names are: Automatic, Karras",
+        ),
+        (
+            vec!["--width", "65"],
+            &out,
+            2,
+            "width must be a multiple of 8",
+        ),
+        (
+            vec!["--height", "0"],
+            &out,
+            2,
+            "height must be a multiple of 8",
+        ),
+        (
+            vec!["--init-image", p(&init), "--denoising-strength", "1.5"],
+            &out,
+            2,
+            "denoising strength must be between 0 and 1",
+        ),
+        (
+            vec!["--steps", "0"],
+            &out,
+            2,
+            "steps must be between 1 and 1000",
+        ),
+        (vec![], &missing_dir, 2, "does not exist"),
+        (vec![], m.dir.path(), 2, "is a folder"),
+    ];
+    for (extra, target, code, needle) in cases {
+        let o = generate(&m.single, target, &extra);
+        assert_eq!(o.status.code(), Some(code), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{extra:?}: {}", stderr(&o));
+        assert!(!out.exists() && !missing_dir.exists());
+    }
+    let o = generate(&m.dir.path().join("nope.safetensors"), &out, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    let o = generate(
+        &m.single,
+        &out,
+        &[
+            "--init-image",
+            p(&m.dir.path().join("x.jpg")),
+            "--denoising-strength",
+            "0.4",
+        ],
+    );
+    assert!(
+        stderr(&o).contains("cannot read init image"),
+        "{}",
+        stderr(&o)
+    );
+    let o = generate(
+        &m.single,
+        &out,
+        &["--init-image", p(&m.single), "--denoising-strength", "0.4"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not an image RA can read"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}
+
+/// Broken and dangerous model files: refused by content, with the reason, no panic.
+#[test]
+fn pickles_and_damaged_safetensors_are_refused() {
+    let m = models();
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(&m.single).unwrap();
+    let header_len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let mut corrupt = good.clone();
+    corrupt[8 + header_len / 2] = b'\x01';
+    let mut huge_header = good.clone();
+    huge_header[..8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+    // A pickle with a .safetensors name: the name must not fool the loader.
+    let files: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "model.ckpt",
+            b"PK\x03\x04archive/data.pkl".to_vec(),
+            "pickle files can run arbitrary code",
+        ),
+        (
+            "renamed.safetensors",
+            b"\x80\x02}q\x00(X\x05\x00\x00\x00state".to_vec(),
+            "pickle files can run arbitrary code",
+        ),
+        (
+            "truncated.safetensors",
+            good[..good.len() / 2].to_vec(),
+            "download it again",
+        ),
+        (
+            "corrupt.safetensors",
+            corrupt,
+            "not a valid safetensors file",
+        ),
+        (
+            "huge.safetensors",
+            huge_header,
+            "not a valid safetensors file",
+        ),
+        (
+            "text.safetensors",
+            b"hello, world".to_vec(),
+            "not a model RA can read",
+        ),
+    ];
+    for (name, bytes, needle) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = dir.path().join("out.png");
+        let o = generate(&path, &out, &[]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{name}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{name}: {}", stderr(&o));
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn prompt_tokenize_prints_clip_ids_as_json() {
+    let m = models();
+    for model in [None, Some(&m.diffusers), Some(&m.single)] {
+        let mut args = vec!["prompt", "tokenize"];
+        if let Some(model) = model {
+            args.extend(["--model", p(model)]);
+        }
+        args.push("a photo of a cat");
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            v["token_ids"],
+            serde_json::json!([320, 1125, 539, 320, 2368])
+        );
+        assert_eq!(v["token_count"], 5);
+        assert_eq!(v["input_ids"].as_array().unwrap().len(), 77);
+        assert_eq!(v["input_ids"][0], 49406);
+    }
+}
+
+#[test]
+fn make_model_refuses_to_overwrite() {
+    let m = models();
+    let o = run(&[
+        "dev",
+        "make-model",
+        "--preset",
+        "tiny",
+        "--layout",
+        "single-file",
+        "--out",
+        p(&m.single),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+}
