@@ -66,6 +66,11 @@ pub struct SdModel {
 
 impl SdModel {
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
+        if options.dtype == DType::BF16 && options.device.is_cpu() {
+            return Err(EngineError::InvalidRequest(
+                "bf16 cannot run on the CPU: candle has no bf16 matrix multiply there. Use f32 (the CPU default) or f16, or bf16 with a CUDA or Metal build".into(),
+            ));
+        }
         let meta = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;
         if meta.is_dir() {
             Self::load_diffusers(path, options)
