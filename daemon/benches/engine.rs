@@ -1,1 +1,131 @@
-fn main() {}
+//! Engine benchmark at the real SD 1.5 size, with random weights (no download needed):
+//! one UNet step with classifier-free guidance (64×64 latent, batch 2, 77-token context)
+//! and one VAE decode to 512×512, for each dtype the CPU can run.
+//!
+//! `cargo bench -p ra-daemon --bench engine [-- CASE…]`; cases: unet-f32 unet-f16
+//! vae-f32 vae-f16. Each case runs in its own process so that its peak RSS is its own.
+//! Prints a Markdown table for docs/PERFORMANCE.md.
+
+use std::process::Command;
+use std::time::Instant;
+
+use ra_engine::arch::ModelArch;
+use ra_engine::candle::{DType, Device, Tensor};
+use ra_engine::make_model::random_var_builder;
+use ra_engine::unet::UNet2DConditionModel;
+use ra_engine::vae::Vae;
+
+/// One UNet call of SD 1.5 at 64×64: about 0.8 TFLOP per sample, 1.6 with CFG.
+const UNET_TFLOP: f64 = 1.6;
+/// One VAE decode to 512×512.
+const VAE_TFLOP: f64 = 2.5;
+const RUNS: usize = 2;
+
+const CASES: [&str; 4] = ["unet-f32", "unet-f16", "vae-f32", "vae-f16"];
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn run_case(case: &str) -> Result<(), ra_engine::candle::Error> {
+    let dev = Device::Cpu;
+    let dtype = if case.ends_with("f16") {
+        DType::F16
+    } else {
+        DType::F32
+    };
+    let arch = ModelArch::sd15();
+    let mut times = Vec::new();
+    let tflop;
+    if case.starts_with("unet") {
+        tflop = UNET_TFLOP;
+        let unet = UNet2DConditionModel::new(
+            random_var_builder(1, dtype, &dev),
+            arch.unet.in_channels,
+            arch.unet.out_channels,
+            false,
+            arch.unet.inner.clone(),
+        )?;
+        let x = Tensor::randn(0f32, 1., (2, 4, 64, 64), &dev)?.to_dtype(dtype)?;
+        let ctx = Tensor::randn(0f32, 1., (2, 77, 768), &dev)?.to_dtype(dtype)?;
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let out = unet.forward(&x, 500., &ctx)?;
+            out.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+    } else {
+        tflop = VAE_TFLOP;
+        let vae = Vae::new(random_var_builder(2, dtype, &dev), &arch.vae)?;
+        let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?.to_dtype(dtype)?;
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let out = vae.decode(&z)?;
+            out.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let best = times.iter().copied().fold(f64::INFINITY, f64::min);
+    println!(
+        "RESULT|{case}|{best:.2}|{:.2}|{:.2}|{:.0}",
+        times.iter().sum::<f64>() / times.len() as f64,
+        tflop / best,
+        peak_rss_mib()
+    );
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--") || a == "--case")
+        .collect();
+    if args.first().map(String::as_str) == Some("--case") {
+        if let Some(case) = args.get(1) {
+            if let Err(e) = run_case(case) {
+                eprintln!("{case}: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    let wanted: Vec<&str> = if args.is_empty() {
+        CASES.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    let Ok(exe) = std::env::current_exe() else {
+        eprintln!("cannot find the bench executable");
+        std::process::exit(1);
+    };
+    println!("| case | best s | mean s ({RUNS} runs) | TFLOP/s | peak RSS MiB |");
+    println!("| --- | --- | --- | --- | --- |");
+    for case in wanted {
+        if !CASES.contains(&case) {
+            eprintln!("unknown case {case}; cases: {}", CASES.join(" "));
+            continue;
+        }
+        let out = Command::new(&exe).args(["--case", case]).output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                for line in text.lines().filter_map(|l| l.strip_prefix("RESULT|")) {
+                    println!("| {} |", line.replace('|', " | "));
+                }
+            }
+            Ok(o) => println!(
+                "| {case} | failed: {} | | | |",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            ),
+            Err(e) => println!("| {case} | failed to start: {e} | | | |"),
+        }
+    }
+}

@@ -228,7 +228,12 @@ fn bad_input_is_refused_clearly_and_leaves_no_file() {
             2,
             "steps must be between 1 and 1000",
         ),
-        (vec!["--dtype", "bf16"], &out, 2, "bf16 cannot run on the CPU"),
+        (
+            vec!["--dtype", "bf16"],
+            &out,
+            2,
+            "bf16 cannot run on the CPU",
+        ),
         (vec![], &missing_dir, 2, "does not exist"),
         (vec![], m.dir.path(), 2, "is a folder"),
     ];

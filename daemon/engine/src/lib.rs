@@ -29,6 +29,8 @@ pub mod vae;
 pub mod weights;
 
 pub use candle_core as candle;
+/// The UNet is candle's diffusers-compatible one.
+pub use candle_transformers::models::stable_diffusion::unet_2d as unet;
 pub use error::{EngineError, Result};
 pub use model::{LoadOptions, SdModel};
 pub use pipeline::{generate, GenerateRequest, Generated, InitImage, Progress};

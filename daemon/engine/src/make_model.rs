@@ -126,6 +126,19 @@ impl SimpleBackend for RandomInit {
     }
 }
 
+/// A var builder that hands out seeded random weights: model code built on it gets a
+/// model of the real architecture without any file (benchmarks use this).
+pub fn random_var_builder(seed: u64, dtype: DType, device: &Device) -> VarBuilder<'static> {
+    VarBuilder::from_backend(
+        Box::new(RandomInit {
+            seed,
+            made: Mutex::default(),
+        }),
+        dtype,
+        device.clone(),
+    )
+}
+
 /// Random weights for each component, by diffusers name.
 struct Components {
     clip: BTreeMap<String, Tensor>,
