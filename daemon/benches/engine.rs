@@ -72,9 +72,9 @@ fn run_case(case: &str) -> Result<(), ra_engine::candle::Error> {
     }
     let best = times.iter().copied().fold(f64::INFINITY, f64::min);
     println!(
-        "RESULT|{case}|{best:.2}|{:.2}|{:.2}|{:.0}",
+        "RESULT|{case}|{best:.2}|{:.2}|{:.0}|{:.0}",
         times.iter().sum::<f64>() / times.len() as f64,
-        tflop / best,
+        tflop * 1000.0 / best,
         peak_rss_mib()
     );
     Ok(())
@@ -103,7 +103,7 @@ fn main() {
         eprintln!("cannot find the bench executable");
         std::process::exit(1);
     };
-    println!("| case | best s | mean s ({RUNS} runs) | TFLOP/s | peak RSS MiB |");
+    println!("| case | best s | mean s ({RUNS} runs) | GFLOP/s | peak RSS MiB |");
     println!("| --- | --- | --- | --- | --- |");
     for case in wanted {
         if !CASES.contains(&case) {

@@ -80,6 +80,8 @@ enum DevCommand {
 #[derive(Clone, Copy, ValueEnum)]
 enum PresetArg {
     Tiny,
+    /// Tiny, shaped like SD 2.x (OpenCLIP, v-prediction).
+    TinySd2,
     Sd15,
     Sd21,
 }
@@ -347,6 +349,7 @@ fn make_model(
     let job = MakeModel {
         preset: match preset {
             PresetArg::Tiny => Preset::Tiny,
+            PresetArg::TinySd2 => Preset::TinySd2,
             PresetArg::Sd15 => Preset::Sd15,
             PresetArg::Sd21 => Preset::Sd21,
         },

@@ -134,6 +134,27 @@ impl ModelArch {
         }
     }
 
+    /// An SD 2.x-shaped model (OpenCLIP text tower, linear projections, 64-wide heads,
+    /// v-prediction) as small as [`ModelArch::tiny`].
+    pub fn tiny_sd2() -> Self {
+        let blocks = vec![block(32, true, 1), block(64, true, 1), block(64, false, 1)];
+        Self {
+            family: Family::Sd2,
+            prediction: Prediction::V,
+            clip: ClipConfig {
+                activation: ClipActivation::Gelu,
+                pad_id: 0,
+                ..ClipConfig::tiny()
+            },
+            unet: UnetConfig {
+                in_channels: 4,
+                out_channels: 4,
+                inner: unet_base(blocks, 1, 64, true),
+            },
+            vae: VaeConfig::tiny(),
+        }
+    }
+
     /// An SD 1.x-shaped model small enough for tests to run in seconds.
     pub fn tiny() -> Self {
         let blocks = vec![block(32, true, 8), block(64, true, 8), block(64, false, 8)];

@@ -29,6 +29,7 @@ use crate::vae::Vae;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
     Tiny,
+    TinySd2,
     Sd15,
     Sd21,
 }
@@ -37,6 +38,7 @@ impl Preset {
     pub fn arch(self) -> ModelArch {
         match self {
             Self::Tiny => ModelArch::tiny(),
+            Self::TinySd2 => ModelArch::tiny_sd2(),
             Self::Sd15 => ModelArch::sd15(),
             Self::Sd21 => ModelArch::sd21(),
         }
@@ -495,17 +497,14 @@ fn save(
     if let Some(m) = metadata {
         entries.push(("__metadata__".into(), json!(m)));
     }
-    let mut data: Vec<Vec<u8>> = Vec::with_capacity(tensors.len());
     let mut offset = 0usize;
     for (name, t) in tensors {
-        let (dtype, bytes) = tensor_bytes(t)?;
-        let end = offset + bytes.len();
+        let end = offset + t.elem_count() * t.dtype().size_in_bytes();
         entries.push((
             name.clone(),
-            json!({"dtype": dtype, "shape": t.dims(), "data_offsets": [offset, end]}),
+            json!({"dtype": dtype_name(t.dtype())?, "shape": t.dims(), "data_offsets": [offset, end]}),
         ));
         offset = end;
-        data.push(bytes);
     }
     // Written by hand so key order is ours whatever serde_json's map type is.
     let mut head = b"{".to_vec();
@@ -524,8 +523,9 @@ fn save(
     f.write_all(&(head.len() as u64).to_le_bytes())
         .map_err(io)?;
     f.write_all(&head).map_err(io)?;
-    for d in &data {
-        f.write_all(d).map_err(io)?;
+    // One tensor's bytes at a time: a full-size model is several GB.
+    for t in tensors.values() {
+        f.write_all(&tensor_bytes(t)?).map_err(io)?;
     }
     f.into_inner()
         .map_err(|e| io(e.into_error()))?
@@ -549,43 +549,35 @@ fn sorted_json(v: &serde_json::Value) -> String {
     }
 }
 
-fn tensor_bytes(t: &Tensor) -> Result<(&'static str, Vec<u8>)> {
-    let t = t.flatten_all()?;
-    Ok(match t.dtype() {
-        DType::F32 => (
-            "F32",
-            t.to_vec1::<f32>()?
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
-        DType::F16 => (
-            "F16",
-            t.to_vec1::<half::f16>()?
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
-        DType::BF16 => (
-            "BF16",
-            t.to_vec1::<half::bf16>()?
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
-        DType::I64 => (
-            "I64",
-            t.to_vec1::<i64>()?
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
+fn dtype_name(dtype: DType) -> Result<&'static str> {
+    Ok(match dtype {
+        DType::F32 => "F32",
+        DType::F16 => "F16",
+        DType::BF16 => "BF16",
+        DType::I64 => "I64",
         other => {
             return Err(EngineError::InvalidRequest(format!(
                 "cannot save {other:?} tensors"
             )))
         }
     })
+}
+
+fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
+    fn le<T: candle_core::WithDType, const N: usize>(
+        t: &Tensor,
+        f: fn(T) -> [u8; N],
+    ) -> Result<Vec<u8>> {
+        Ok(t.to_vec1::<T>()?.into_iter().flat_map(f).collect())
+    }
+    let t = t.flatten_all()?;
+    match t.dtype() {
+        DType::F32 => le(&t, f32::to_le_bytes),
+        DType::F16 => le(&t, half::f16::to_le_bytes),
+        DType::BF16 => le(&t, half::bf16::to_le_bytes),
+        DType::I64 => le(&t, i64::to_le_bytes),
+        other => dtype_name(other).map(|_| Vec::new()),
+    }
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {

@@ -294,3 +294,52 @@ fn make_model_is_deterministic() {
         "same seed, different files"
     );
 }
+
+#[test]
+fn sd2_shaped_model_reads_openclip_weights_and_v_prediction_in_both_layouts() {
+    use ra_engine::arch::{Family, Prediction};
+    let dir = tempfile::tempdir().unwrap();
+    let diffusers = dir.path().join("tiny-sd2");
+    let single = dir.path().join("tiny-sd2.safetensors");
+    for (layout, out) in [
+        (OutputLayout::Diffusers, &diffusers),
+        (OutputLayout::SingleFile, &single),
+    ] {
+        MakeModel {
+            preset: Preset::TinySd2,
+            layout,
+            seed: 11,
+            dtype: ra_engine::candle::DType::F32,
+        }
+        .write(out)
+        .unwrap();
+    }
+    let (a, b) = (load(&diffusers), load(&single));
+    for m in [&a, &b] {
+        assert_eq!(
+            (m.arch.family, m.arch.prediction),
+            (Family::Sd2, Prediction::V)
+        );
+        assert_eq!(m.arch.clip.pad_id, 0);
+        // The checkpoint holds the whole OpenCLIP tower; SD 2.x stops one layer short.
+        assert_eq!(m.arch.clip.layers, 2);
+        assert!(m.arch.unet.inner.use_linear_projection);
+    }
+    let req = request(21);
+    let v = run(&a, &req).image;
+    assert_eq!(
+        v,
+        run(&b, &req).image,
+        "fused q/k/v and layer mapping must read the same weights"
+    );
+
+    // The prediction type comes from the scheduler config: flipping it changes the image.
+    let cfg = diffusers.join("scheduler/scheduler_config.json");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("v_prediction", "epsilon");
+    std::fs::write(&cfg, text).unwrap();
+    let eps = load(&diffusers);
+    assert_eq!(eps.arch.prediction, Prediction::Epsilon);
+    assert_ne!(run(&eps, &req).image, v);
+}
