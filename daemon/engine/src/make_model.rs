@@ -255,28 +255,19 @@ impl MakeModel {
         save(&dir.join("text_encoder/model.safetensors"), &c.clip, None)?;
         let u = &arch.unet.inner;
         let heads: Vec<usize> = u.blocks.iter().map(|b| b.attention_head_dim).collect();
-        let down: Vec<&str> = u
+        let kind = |cross: bool, dir: &str| {
+            format!("{}{dir}Block2D", if cross { "CrossAttn" } else { "" })
+        };
+        let down: Vec<String> = u
             .blocks
             .iter()
-            .map(|b| {
-                if b.use_cross_attn.is_some() {
-                    "CrossAttnDownBlock2D"
-                } else {
-                    "DownBlock2D"
-                }
-            })
+            .map(|b| kind(b.use_cross_attn.is_some(), "Down"))
             .collect();
-        let up: Vec<&str> = u
+        let up: Vec<String> = u
             .blocks
             .iter()
             .rev()
-            .map(|b| {
-                if b.use_cross_attn.is_some() {
-                    "CrossAttnUpBlock2D"
-                } else {
-                    "UpBlock2D"
-                }
-            })
+            .map(|b| kind(b.use_cross_attn.is_some(), "Up"))
             .collect();
         write_json(
             &dir.join("unet/config.json"),
