@@ -275,6 +275,9 @@ fn generate(args: GenerateArgs) -> Result<()> {
     };
     let model = SdModel::load(&args.model, &options)
         .with_context(|| format!("loading model {}", args.model.display()))?;
+    if model.tokenizer.window(&req.prompt, 0)?.truncated {
+        eprintln!("warning: the prompt is longer than 75 CLIP tokens; the rest is ignored for now");
+    }
     req.width = args.width.unwrap_or(model.default_size());
     req.height = args.height.unwrap_or(model.default_size());
     req.validate()?;

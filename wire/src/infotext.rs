@@ -63,31 +63,31 @@ impl Infotext {
         out
     }
 
-    /// Parses text written by A1111 or RA. The last line is taken as the parameter line
-    /// when it holds at least one `Key: value` pair.
+    /// Parses text written by A1111 or RA. As in A1111, the last line is the parameter
+    /// line only when it holds at least three `Key: value` pairs.
     pub fn parse(text: &str) -> Result<Self, InfotextError> {
         let text = text.trim_end_matches(['\n', '\r']);
         let (body, last) = match text.rsplit_once('\n') {
             Some((body, last)) => (body, last),
             None => ("", text),
         };
-        let params = parse_params(last).ok_or(InfotextError::NoParameters)?;
+        let params = parse_params(last)
+            .filter(|p| p.len() >= 3)
+            .ok_or(InfotextError::NoParameters)?;
         let mut prompt_lines: Vec<&str> = Vec::new();
         let mut negative_lines: Vec<&str> = Vec::new();
         let mut in_negative = false;
-        if !body.is_empty() || text.contains('\n') {
-            for line in body.split('\n') {
-                let line = line.strip_suffix('\r').unwrap_or(line);
-                if !in_negative {
-                    if let Some(rest) = line.strip_prefix(NEGATIVE_PREFIX) {
-                        in_negative = true;
-                        negative_lines.push(rest.strip_prefix(' ').unwrap_or(rest));
-                        continue;
-                    }
-                    prompt_lines.push(line);
-                } else {
-                    negative_lines.push(line);
+        for line in body.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if !in_negative {
+                if let Some(rest) = line.strip_prefix(NEGATIVE_PREFIX) {
+                    in_negative = true;
+                    negative_lines.push(rest.strip_prefix(' ').unwrap_or(rest));
+                    continue;
                 }
+                prompt_lines.push(line);
+            } else {
+                negative_lines.push(line);
             }
         }
         Ok(Self {
@@ -354,7 +354,7 @@ mod tests {
             InfotextError::NoParameters
         );
         assert_eq!(
-            GenerationInfo::parse("p\nSteps: 20, Seed: 1").unwrap_err(),
+            GenerationInfo::parse("p\nSteps: 20, Seed: 1, Size: 8x8").unwrap_err(),
             InfotextError::Missing("Sampler")
         );
         let err = GenerationInfo::parse(

@@ -6,9 +6,11 @@
 //! - [`png_text`]: PNG files carrying that text in a `parameters` chunk.
 
 pub mod infotext;
+pub mod job;
 pub mod png_text;
 pub mod sampler;
 
 pub use infotext::{GenerationInfo, Infotext, InfotextError};
+pub use job::{JobEvent, JobInfo, JobRequest, JobStatus};
 pub use png_text::{PngError, PngImage};
 pub use sampler::{SamplerName, ScheduleType, UnknownName};

@@ -191,12 +191,18 @@ impl HeadRule {
         }
     }
 
-    fn heads(&self, block: usize, channels: usize) -> usize {
-        match self {
+    fn heads(&self, block: usize, channels: usize) -> Result<usize> {
+        let n = match self {
             Self::Fixed(n) => *n,
-            Self::HeadWidth(w) => (channels / w).max(1),
+            Self::HeadWidth(w) => (channels / (*w).max(1)).max(1),
             Self::PerBlock(v) => v.get(block).or(v.last()).copied().unwrap_or(8),
+        };
+        if n == 0 || channels % n != 0 {
+            return Err(EngineError::Architecture(format!(
+                "{n} attention heads cannot split {channels} channels (check attention_head_dim in unet/config.json)"
+            )));
         }
+        Ok(n)
     }
 }
 
@@ -207,7 +213,16 @@ fn need(w: &Weights, name: &str) -> Result<Vec<usize>> {
     })
 }
 
-fn count(w: &Weights, pattern: impl Fn(usize) -> String) -> usize {
+/// Dimension `i` of a weight, or an error naming the weight when it has fewer.
+fn dim(w: &Weights, name: &str, i: usize) -> Result<usize> {
+    need(w, name)?
+        .get(i)
+        .copied()
+        .ok_or_else(|| EngineError::Architecture(format!("weight '{name}' has too few dimensions")))
+}
+
+/// How many consecutive indices `pattern` names an existing weight for.
+pub(crate) fn count(w: &Weights, pattern: impl Fn(usize) -> String) -> usize {
     (0..).take_while(|&i| w.contains(&pattern(i))).count()
 }
 
@@ -215,6 +230,17 @@ fn count(w: &Weights, pattern: impl Fn(usize) -> String) -> usize {
 pub fn infer_unet(w: &Weights, heads: &HeadRule) -> Result<UnetConfig> {
     let conv_in = need(w, "conv_in.weight")?;
     let conv_out = need(w, "conv_out.weight")?;
+    if conv_in.len() != 4 || conv_out.len() != 4 {
+        return Err(EngineError::Architecture(
+            "the UNet's conv_in/conv_out are not convolutions".into(),
+        ));
+    }
+    if conv_in[1] != 4 {
+        return Err(EngineError::Architecture(format!(
+            "the UNet takes {} input channels; RA runs text-to-image models with 4 so far (9 is an inpainting model, 5 a depth model)",
+            conv_in[1]
+        )));
+    }
     let levels = count(w, |i| format!("down_blocks.{i}.resnets.0.conv1.weight"));
     let layers = count(w, |j| format!("down_blocks.0.resnets.{j}.conv1.weight"));
     if levels == 0 || layers == 0 {
@@ -226,20 +252,23 @@ pub fn infer_unet(w: &Weights, heads: &HeadRule) -> Result<UnetConfig> {
     let mut context = None;
     let mut linear = false;
     for i in 0..levels {
-        let channels = need(w, &format!("down_blocks.{i}.resnets.0.conv1.weight"))?[0];
+        let channels = dim(w, &format!("down_blocks.{i}.resnets.0.conv1.weight"), 0)?;
         let attn = format!("down_blocks.{i}.attentions.0");
         let depth = count(w, |k| {
             format!("{attn}.transformer_blocks.{k}.attn2.to_k.weight")
         });
         if depth > 0 {
-            let to_k = need(w, &format!("{attn}.transformer_blocks.0.attn2.to_k.weight"))?;
-            context = Some(to_k[1]);
+            context = Some(dim(
+                w,
+                &format!("{attn}.transformer_blocks.0.attn2.to_k.weight"),
+                1,
+            )?);
             linear = need(w, &format!("{attn}.proj_in.weight"))?.len() == 2;
         }
         blocks.push(BlockConfig {
             out_channels: channels,
             use_cross_attn: (depth > 0).then_some(depth),
-            attention_head_dim: heads.heads(i, channels),
+            attention_head_dim: heads.heads(i, channels)?,
         });
     }
     let context = context.ok_or_else(|| {
@@ -276,7 +305,7 @@ pub fn infer_vae(w: &Weights) -> Result<VaeConfig> {
             .map(|s| s[0])
         })
         .collect::<Result<Vec<_>>>()?;
-    let latent_channels = need(w, "decoder.conv_in.weight")?[1];
+    let latent_channels = dim(w, "decoder.conv_in.weight", 1)?;
     Ok(VaeConfig {
         block_out_channels,
         layers_per_block: layers,
@@ -296,9 +325,10 @@ pub fn infer_clip(w: &Weights, family: Family, max_layers: Option<usize>) -> Res
     } else {
         ""
     };
-    let tok = need(w, &format!("{p}embeddings.token_embedding.weight"))?;
-    let pos = need(w, &format!("{p}embeddings.position_embedding.weight"))?;
-    let fc1 = need(w, &format!("{p}encoder.layers.0.mlp.fc1.weight"))?;
+    let tok_name = format!("{p}embeddings.token_embedding.weight");
+    let (vocab_size, embed_dim) = (dim(w, &tok_name, 0)?, dim(w, &tok_name, 1)?);
+    let max_positions = dim(w, &format!("{p}embeddings.position_embedding.weight"), 0)?;
+    let intermediate_size = dim(w, &format!("{p}encoder.layers.0.mlp.fc1.weight"), 0)?;
     let layers = count(w, |i| format!("{p}encoder.layers.{i}.mlp.fc1.weight"));
     let layers = max_layers.map_or(layers, |m| layers.min(m));
     let base = match family {
@@ -306,13 +336,13 @@ pub fn infer_clip(w: &Weights, family: Family, max_layers: Option<usize>) -> Res
         Family::Sd2 => ClipConfig::sd21(),
     };
     Ok(ClipConfig {
-        vocab_size: tok[0],
-        embed_dim: tok[1],
-        intermediate_size: fc1[0],
-        max_positions: pos[0],
+        vocab_size,
+        embed_dim,
+        intermediate_size,
+        max_positions,
         layers,
         // Every CLIP text tower SD uses has 64-wide heads.
-        heads: (tok[1] / 64).max(1),
+        heads: (embed_dim / 64).max(1),
         ..base
     })
 }

@@ -36,6 +36,8 @@ pub enum Layout {
 pub struct LoadOptions {
     pub dtype: DType,
     pub device: Device,
+    /// The AutoV2 hash when a cache already knows it (hashing a checkpoint reads it all).
+    pub known_hash: Option<String>,
 }
 
 impl LoadOptions {
@@ -45,6 +47,7 @@ impl LoadOptions {
         Self {
             dtype: DType::F32,
             device: Device::Cpu,
+            known_hash: None,
         }
     }
 }
@@ -118,6 +121,7 @@ impl SdModel {
             .metadata
             .get("modelspec.prediction_type")
             .and_then(|p| Prediction::parse(p))
+            .or_else(|| sidecar_prediction(path))
             .unwrap_or(match family {
                 // Most SD 2.x single files in use are the 768 v-prediction release.
                 Family::Sd1 => Prediction::Epsilon,
@@ -153,7 +157,7 @@ impl SdModel {
             tokenizer,
             [clip_w, unet_w, vae_w],
             name,
-            autov2(path)?,
+            known_or_hash(options, path)?,
             options,
         )
     }
@@ -178,11 +182,20 @@ impl SdModel {
         let text_cfg = read_config(&dir.join("text_encoder/config.json"))?;
         let unet_cfg = read_config(&dir.join("unet/config.json"))?;
         let sched_cfg = read_config(&dir.join("scheduler/scheduler_config.json"))?;
+        // Without a config, OpenCLIP's 1024-wide embeddings mark SD 2.x.
+        let wide = clip_w
+            .shape("text_model.embeddings.token_embedding.weight")
+            .or_else(|| clip_w.shape("embeddings.token_embedding.weight"))
+            .is_some_and(|s| s.get(1) == Some(&1024));
         let activation = text_cfg
             .get("hidden_act")
             .and_then(Value::as_str)
             .and_then(ClipActivation::parse)
-            .unwrap_or(ClipActivation::QuickGelu);
+            .unwrap_or(if wide {
+                ClipActivation::Gelu
+            } else {
+                ClipActivation::QuickGelu
+            });
         let family = match activation {
             ClipActivation::QuickGelu => Family::Sd1,
             ClipActivation::Gelu => Family::Sd2,
@@ -204,7 +217,14 @@ impl SdModel {
             .unwrap_or(Prediction::Epsilon);
         let mut clip = infer_clip(&clip_w, family, None)?;
         if let Some(h) = text_cfg.get("num_attention_heads").and_then(Value::as_u64) {
-            clip.heads = h as usize;
+            let h = h as usize;
+            if h == 0 || clip.embed_dim % h != 0 {
+                return Err(EngineError::Architecture(format!(
+                    "text_encoder/config.json: {h} attention heads cannot split width {}",
+                    clip.embed_dim
+                )));
+            }
+            clip.heads = h;
         }
         clip.activation = activation;
         let arch = ModelArch {
@@ -215,7 +235,7 @@ impl SdModel {
             vae: infer_vae(&vae_w)?,
         };
         let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer"))?;
-        let hash = autov2(&unet_w.file().path)?;
+        let hash = known_or_hash(options, &unet_w.file().path)?;
         let name = stem(dir);
         Self::build(
             arch,
@@ -313,6 +333,21 @@ fn component_file(dir: &Path, component: &str, stems: &[&str]) -> Result<PathBuf
     })
 }
 
+/// A1111's convention: `model.yaml` beside `model.safetensors`, whose
+/// `parameterization: "v"` marks a v-prediction model.
+fn sidecar_prediction(path: &Path) -> Option<Prediction> {
+    let text = std::fs::read_to_string(path.with_extension("yaml")).ok()?;
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("parameterization:"))?;
+    let value = line.split_once(':')?.1.trim().trim_matches(['"', '\'']);
+    Some(if value == "v" {
+        Prediction::V
+    } else {
+        Prediction::Epsilon
+    })
+}
+
 fn read_config(path: &Path) -> Result<Value> {
     match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text).map_err(|e| EngineError::UnknownFormat {
@@ -331,8 +366,15 @@ fn stem(path: &Path) -> String {
         .unwrap_or_else(|| "model".to_string())
 }
 
-/// A1111's AutoV2 hash of a file.
-pub fn autov2(path: &Path) -> Result<String> {
+fn known_or_hash(options: &LoadOptions, path: &Path) -> Result<String> {
+    match &options.known_hash {
+        Some(h) => Ok(h.chars().take(10).collect()),
+        None => autov2(path),
+    }
+}
+
+/// The sha256 of a file, as lowercase hex.
+pub fn sha256_hex(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -343,8 +385,16 @@ pub fn autov2(path: &Path) -> Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    let digest = hasher.finalize();
-    Ok(digest.iter().take(5).map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// A1111's AutoV2 hash of a file: the first 10 hex digits of its sha256.
+pub fn autov2(path: &Path) -> Result<String> {
+    Ok(sha256_hex(path)?[..10].to_string())
 }
 
 impl SdModel {

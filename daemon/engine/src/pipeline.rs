@@ -100,7 +100,8 @@ impl GenerateRequest {
         Ok(())
     }
 
-    /// The steps actually run: A1111 runs `round(strength × steps)` for img2img.
+    /// The steps actually run: `round(strength × steps)` for img2img, the tail of the
+    /// full schedule. (A1111 runs one more, `int(min(strength, 0.999) × steps) + 1`.)
     pub fn steps_to_run(&self) -> u32 {
         match &self.init {
             Some(init) => (init.strength * f64::from(self.steps)).round() as u32,

@@ -251,19 +251,15 @@ impl SimpleBackend for Weights {
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
         let t = self.load(name, dev).map_err(candle_core::Error::wrap)?;
-        let t = if t.shape() == &s {
-            t
-        } else if squeezed(t.dims()) == squeezed(s.dims()) {
-            // LDM stores some 1×1 convolutions where diffusers has linear layers.
-            t.reshape(s.clone())?
-        } else {
-            return Err(candle_core::Error::ShapeMismatchBinaryOp {
-                lhs: t.shape().clone(),
-                rhs: s,
-                op: "load-weight",
-            }
-            .bt());
-        };
+        // A mismatch is an error, not a reshape: callers that accept two layouts (the VAE
+        // attention's linear or 1×1-conv weights) try each shape in turn.
+        if t.shape() != &s {
+            return Err(candle_core::Error::Msg(format!(
+                "weight '{name}' has shape {:?}, the model expects {:?}",
+                t.dims(),
+                s.dims()
+            )));
+        }
         t.to_dtype(dtype)
     }
 
@@ -276,12 +272,4 @@ impl SimpleBackend for Weights {
     fn contains_tensor(&self, name: &str) -> bool {
         self.contains(name)
     }
-}
-
-fn squeezed(dims: &[usize]) -> Vec<usize> {
-    let mut d = dims.to_vec();
-    while d.len() > 1 && d.last() == Some(&1) {
-        d.pop();
-    }
-    d
 }

@@ -1,0 +1,12 @@
+//! `ra-daemon` as a library: the pieces of the service, each with its own contract.
+//!
+//! - [`config`]: TOML configuration and XDG paths, and the rule that RA never listens
+//!   beyond loopback without credentials.
+//! - [`store`]: SQLite (WAL) job queue, history and model-hash cache.
+//! - [`models`]: model folders in A1111/ComfyUI layouts.
+//!
+//! The HTTP API, the D-Bus interface and the worker thread build on these (daemon issue).
+
+pub mod config;
+pub mod models;
+pub mod store;

@@ -1,0 +1,246 @@
+//! The model folders: scanning A1111/ComfyUI folder layouts under several roots, and
+//! AutoV2 hashes computed once and cached in the store by path, size and mtime.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Checkpoint,
+    Lora,
+    Vae,
+    Embedding,
+    Upscaler,
+    ControlNet,
+}
+
+/// Folder names that hold each kind, as A1111 and ComfyUI spell them.
+const FOLDERS: [(&str, ModelKind); 10] = [
+    ("Stable-diffusion", ModelKind::Checkpoint),
+    ("checkpoints", ModelKind::Checkpoint),
+    ("Lora", ModelKind::Lora),
+    ("loras", ModelKind::Lora),
+    ("VAE", ModelKind::Vae),
+    ("embeddings", ModelKind::Embedding),
+    ("ESRGAN", ModelKind::Upscaler),
+    ("upscale_models", ModelKind::Upscaler),
+    ("ControlNet", ModelKind::ControlNet),
+    ("controlnet", ModelKind::ControlNet),
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelEntry {
+    pub kind: ModelKind,
+    /// File stem, or folder name for a diffusers folder.
+    pub name: String,
+    /// File name as A1111 shows it in titles (`name.safetensors`).
+    pub file_name: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: Option<String>,
+}
+
+impl ModelEntry {
+    pub fn short_hash(&self) -> Option<&str> {
+        self.sha256.as_deref().map(|h| &h[..10.min(h.len())])
+    }
+
+    /// A1111's title: `name.safetensors [0123456789]`.
+    pub fn title(&self) -> String {
+        match self.short_hash() {
+            Some(h) => format!("{} [{h}]", self.file_name),
+            None => self.file_name.clone(),
+        }
+    }
+
+    /// Whether `s` names this model (title, file name, name, hash or path).
+    pub fn matches(&self, s: &str) -> bool {
+        s == self.title()
+            || s == self.file_name
+            || s == self.name
+            || Some(s) == self.short_hash()
+            || Path::new(s) == self.path
+    }
+}
+
+fn is_weights(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
+}
+
+fn is_diffusers(p: &Path) -> bool {
+    p.join("model_index.json").is_file()
+}
+
+/// Where each kind lives under `root`: the root itself when it holds checkpoints
+/// directly, plus any A1111/ComfyUI-named subfolder (also under `root/models`).
+fn folders(root: &Path) -> Vec<(PathBuf, ModelKind)> {
+    let mut out = Vec::new();
+    for base in [root.to_path_buf(), root.join("models")] {
+        for (name, kind) in FOLDERS {
+            let p = base.join(name);
+            if p.is_dir() && !out.iter().any(|(q, _): &(PathBuf, ModelKind)| q == &p) {
+                out.push((p, kind));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push((root.to_path_buf(), ModelKind::Checkpoint));
+    }
+    out
+}
+
+fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            if is_diffusers(&p) {
+                found.push(p);
+            } else if depth > 0 {
+                walk(&p, depth - 1, found);
+            }
+        } else if is_weights(&p) {
+            found.push(p);
+        }
+    }
+}
+
+/// Lists the models under `roots`, hashing checkpoints (cached in `store`).
+pub fn scan(roots: &[PathBuf], store: &Store) -> Vec<ModelEntry> {
+    let mut out: Vec<ModelEntry> = Vec::new();
+    for root in roots {
+        for (dir, kind) in folders(root) {
+            let mut found = Vec::new();
+            walk(&dir, 3, &mut found);
+            for path in found {
+                if out.iter().any(|m| m.path == path) {
+                    continue;
+                }
+                let diffusers = path.is_dir();
+                let hashed = if diffusers {
+                    path.join("unet/diffusion_pytorch_model.safetensors")
+                } else {
+                    path.clone()
+                };
+                let size = std::fs::metadata(&hashed).map(|m| m.len()).unwrap_or(0);
+                let name = if diffusers {
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                } else {
+                    path.file_stem()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                };
+                let file_name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let sha256 = (kind == ModelKind::Checkpoint)
+                    .then(|| hash_cached(&hashed, store))
+                    .flatten();
+                out.push(ModelEntry {
+                    kind,
+                    name,
+                    file_name,
+                    path,
+                    size,
+                    sha256,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn hash_cached(path: &Path, store: &Store) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    let key = path.to_string_lossy();
+    if let Ok(Some(h)) = store.cached_hash(&key, meta.len(), mtime) {
+        return Some(h);
+    }
+    let h = ra_engine::model::sha256_hex(path).ok()?;
+    let _ = store.store_hash(&key, meta.len(), mtime, &h);
+    Some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a1111_and_comfy_layouts_and_caches_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let a1111 = dir.path().join("webui");
+        let comfy = dir.path().join("ComfyUI/models");
+        for p in ["models/Stable-diffusion/sub", "models/Lora", "models/VAE"] {
+            std::fs::create_dir_all(a1111.join(p)).unwrap();
+        }
+        for p in ["checkpoints/diffusers-model", "loras"] {
+            std::fs::create_dir_all(comfy.join(p)).unwrap();
+        }
+        std::fs::write(
+            a1111.join("models/Stable-diffusion/sub/one.safetensors"),
+            b"one",
+        )
+        .unwrap();
+        std::fs::write(a1111.join("models/Stable-diffusion/notes.txt"), b"x").unwrap();
+        std::fs::write(a1111.join("models/Lora/style.safetensors"), b"lora").unwrap();
+        std::fs::write(
+            comfy.join("checkpoints/diffusers-model/model_index.json"),
+            b"{}",
+        )
+        .unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let found = scan(&[a1111.clone(), comfy.clone()], &store);
+        let names: Vec<(&str, ModelKind)> =
+            found.iter().map(|m| (m.name.as_str(), m.kind)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("one", ModelKind::Checkpoint),
+                ("style", ModelKind::Lora),
+                ("diffusers-model", ModelKind::Checkpoint)
+            ]
+        );
+        let one = &found[0];
+        // The first 10 hex digits of sha256("one").
+        assert_eq!(one.short_hash(), Some("7692c3ad35"));
+        assert_eq!(one.title(), "one.safetensors [7692c3ad35]");
+        assert!(one.matches("one") && one.matches("one.safetensors [7692c3ad35]"));
+        let key = one.path.to_string_lossy();
+        assert!(store.list(None, 1).unwrap().is_empty());
+        let mtime = std::fs::metadata(&one.path)
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64;
+        assert_eq!(
+            store.cached_hash(&key, 3, mtime).unwrap().as_deref(),
+            one.sha256.as_deref()
+        );
+    }
+}

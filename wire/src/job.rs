@@ -1,0 +1,153 @@
+//! Jobs as the daemon queues them and as clients (HTTP, D-Bus, the launcher) see them.
+
+use serde::{Deserialize, Serialize};
+
+/// What to generate. Every field has A1111's default, so a client sends only what it
+/// changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobRequest {
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub steps: u32,
+    /// A1111 sampler name (`Euler a`, `DPM++ 2M`, …).
+    pub sampler: String,
+    /// `Automatic` or `Karras`.
+    pub schedule_type: String,
+    pub cfg_scale: f64,
+    /// -1 for random; image `i` of the job uses `seed + i`.
+    pub seed: i64,
+    pub width: u32,
+    pub height: u32,
+    /// Images to make (A1111's `batch_size × n_iter`).
+    pub count: u32,
+    /// img2img: the input image as a file the daemon wrote, and the strength.
+    pub init_image: Option<String>,
+    pub denoising_strength: Option<f64>,
+    /// Model title or name; `None` uses the daemon's current model.
+    pub model: Option<String>,
+    /// Higher runs first; equal priorities run in submission order.
+    pub priority: i32,
+}
+
+impl Default for JobRequest {
+    fn default() -> Self {
+        Self {
+            prompt: String::new(),
+            negative_prompt: String::new(),
+            steps: 20,
+            sampler: "Euler a".into(),
+            schedule_type: "Automatic".into(),
+            cfg_scale: 7.0,
+            seed: -1,
+            width: 512,
+            height: 512,
+            count: 1,
+            init_image: None,
+            denoising_strength: None,
+            model: None,
+            priority: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+    /// The daemon stopped (crash, power loss) while the job ran.
+    Interrupted,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Done,
+            Self::Failed,
+            Self::Cancelled,
+            Self::Interrupted,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
+    }
+}
+
+/// A job with what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobInfo {
+    pub id: i64,
+    pub status: JobStatus,
+    pub request: JobRequest,
+    pub created_at: f64,
+    pub started_at: Option<f64>,
+    pub finished_at: Option<f64>,
+    pub error: Option<String>,
+    /// Output file names, relative to the output folder.
+    pub outputs: Vec<String>,
+    pub seeds: Vec<u64>,
+    pub infotexts: Vec<String>,
+    /// Place in the queue (0 = next) while queued.
+    pub position: Option<u32>,
+}
+
+/// What the daemon tells watchers while jobs run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum JobEvent {
+    Started {
+        id: i64,
+    },
+    Progress {
+        id: i64,
+        /// Steps done over all images of the job.
+        step: u32,
+        total: u32,
+        eta_seconds: f64,
+        /// A small PNG of the current latent, base64, when available.
+        preview: Option<String>,
+    },
+    Finished {
+        id: i64,
+        outputs: Vec<String>,
+    },
+    Failed {
+        id: i64,
+        error: String,
+    },
+    Cancelled {
+        id: i64,
+    },
+}
+
+impl JobEvent {
+    pub fn job_id(&self) -> i64 {
+        match self {
+            Self::Started { id }
+            | Self::Progress { id, .. }
+            | Self::Finished { id, .. }
+            | Self::Failed { id, .. }
+            | Self::Cancelled { id } => *id,
+        }
+    }
+}
