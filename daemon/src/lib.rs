@@ -4,9 +4,11 @@
 //!   beyond loopback without credentials.
 //! - [`store`]: SQLite (WAL) job queue, history and model-hash cache.
 //! - [`models`]: model folders in A1111/ComfyUI layouts.
+//! - [`worker`]: the thread that owns the model and runs queued jobs.
 //!
-//! The HTTP API, the D-Bus interface and the worker thread build on these (daemon issue).
+//! The HTTP API and the D-Bus interface build on these (daemon issue).
 
 pub mod config;
 pub mod models;
 pub mod store;
+pub mod worker;

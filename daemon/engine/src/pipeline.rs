@@ -132,7 +132,8 @@ impl Generated {
     }
 }
 
-fn random_seed() -> u64 {
+/// A seed for `-1`: in A1111's range, [0, 2³²).
+pub fn random_seed() -> u64 {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())

@@ -1,0 +1,407 @@
+//! The worker thread: the one owner of the loaded model. It takes jobs from the store in
+//! queue order, runs them image by image, writes each PNG under a temporary name and
+//! renames it into the output folder, and only then records it — so an output file
+//! is whole or absent, and a job is `done` only with its images.
+//!
+//! Everything else talks to it through [`Worker`]: submit, cancel (a queued job at once,
+//! the running one within one step), skip the current image, and events on a broadcast
+//! channel that never blocks the worker.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use ra_engine::{EngineError, GenerateRequest, InitImage, LoadOptions, SdModel};
+use ra_wire::{JobEvent, JobRequest, JobStatus, SamplerName, ScheduleType};
+use tokio::sync::broadcast;
+
+use crate::models::{ModelEntry, ModelKind};
+use crate::store::{Output, Store, StoreError};
+
+/// Where the worker reads and writes, and how it loads models.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub output_dir: PathBuf,
+    pub dtype: ra_engine::candle::DType,
+    pub default_model: Option<String>,
+}
+
+/// What `/sdapi/v1/progress` and status calls read.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub job: Option<i64>,
+    pub step: u32,
+    pub total: u32,
+    pub started: Option<Instant>,
+    pub model_title: Option<String>,
+}
+
+#[derive(Default)]
+struct Control {
+    running: Option<i64>,
+    cancel: bool,
+    skip: bool,
+    shutdown: bool,
+    wake: bool,
+}
+
+pub struct Shared {
+    pub store: Arc<Store>,
+    pub events: broadcast::Sender<JobEvent>,
+    pub live: Mutex<Live>,
+    pub models: RwLock<Vec<ModelEntry>>,
+    control: Mutex<Control>,
+    signal: Condvar,
+    settings: WorkerSettings,
+}
+
+pub struct Worker {
+    pub shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Worker {
+    pub fn start(
+        settings: WorkerSettings,
+        store: Arc<Store>,
+        models: Vec<ModelEntry>,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&settings.output_dir)?;
+        remove_partial_outputs(&settings.output_dir);
+        let (events, _) = broadcast::channel(256);
+        let shared = Arc::new(Shared {
+            store,
+            events,
+            live: Mutex::default(),
+            models: RwLock::new(models),
+            control: Mutex::default(),
+            signal: Condvar::new(),
+            settings,
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("ra-worker".into())
+            .spawn(move || run(&s))?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a job; `None` when the queue is full.
+    pub fn submit(&self, req: &JobRequest, limit: u32) -> Result<Option<i64>, StoreError> {
+        let id = self.shared.store.submit(req, limit)?;
+        if id.is_some() {
+            self.shared.wake();
+        }
+        Ok(id)
+    }
+
+    /// Cancels a job: a queued one at once, the running one at its next step.
+    pub fn cancel(&self, id: i64) -> Result<bool, StoreError> {
+        if self.shared.store.cancel_queued(id)? {
+            let _ = self.shared.events.send(JobEvent::Cancelled { id });
+            return Ok(true);
+        }
+        let mut c = lock(&self.shared.control);
+        if c.running == Some(id) {
+            c.cancel = true;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Cancels whatever runs now (A1111's interrupt); returns its id.
+    pub fn interrupt(&self) -> Option<i64> {
+        let mut c = lock(&self.shared.control);
+        c.cancel = c.running.is_some();
+        c.running
+    }
+
+    /// Ends the current image and goes on with the next of the same job (A1111's skip).
+    pub fn skip(&self) -> Option<i64> {
+        let mut c = lock(&self.shared.control);
+        c.skip = c.running.is_some();
+        c.running
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.shared.events.subscribe()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        {
+            let mut c = lock(&self.shared.control);
+            c.shutdown = true;
+            c.cancel = true;
+        }
+        self.shared.signal.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Shared {
+    fn wake(&self) {
+        lock(&self.control).wake = true;
+        self.signal.notify_all();
+    }
+
+    fn send(&self, e: JobEvent) {
+        // No receivers is fine: nobody is watching.
+        let _ = self.events.send(e);
+    }
+
+    /// Finds a checkpoint by title, name, hash or path.
+    pub fn find_model(&self, name: &str) -> Option<ModelEntry> {
+        let models = self.models.read().unwrap_or_else(|p| p.into_inner());
+        models
+            .iter()
+            .find(|m| m.kind == ModelKind::Checkpoint && m.matches(name))
+            .cloned()
+    }
+
+    fn default_model(&self) -> Option<ModelEntry> {
+        if let Some(d) = &self.settings.default_model {
+            return self.find_model(d);
+        }
+        let models = self.models.read().unwrap_or_else(|p| p.into_inner());
+        models
+            .iter()
+            .find(|m| m.kind == ModelKind::Checkpoint)
+            .cloned()
+    }
+}
+
+/// Temporary files of writes cut short by a crash.
+fn remove_partial_outputs(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".part-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+fn run(shared: &Shared) {
+    let mut loaded: Option<(PathBuf, SdModel)> = None;
+    loop {
+        {
+            let mut c = lock(&shared.control);
+            if c.shutdown {
+                return;
+            }
+            c.cancel = false;
+            c.skip = false;
+        }
+        match shared.store.claim_next() {
+            Ok(Some((id, req))) => {
+                lock(&shared.control).running = Some(id);
+                let (status, error) = run_job(shared, &mut loaded, id, &req);
+                lock(&shared.control).running = None;
+                {
+                    let mut live = lock(&shared.live);
+                    *live = Live {
+                        model_title: live.model_title.take(),
+                        ..Live::default()
+                    };
+                }
+                if let Err(e) = shared.store.finish(id, status, error.as_deref()) {
+                    eprintln!("ra-daemon: could not record the end of job {id}: {e}");
+                }
+                match status {
+                    JobStatus::Done => {
+                        let outputs = shared
+                            .store
+                            .get(id)
+                            .ok()
+                            .flatten()
+                            .map(|j| j.outputs)
+                            .unwrap_or_default();
+                        shared.send(JobEvent::Finished { id, outputs });
+                    }
+                    JobStatus::Cancelled => shared.send(JobEvent::Cancelled { id }),
+                    _ => shared.send(JobEvent::Failed {
+                        id,
+                        error: error.unwrap_or_default(),
+                    }),
+                }
+            }
+            Ok(None) => {
+                let c = lock(&shared.control);
+                let mut c = shared
+                    .signal
+                    .wait_timeout_while(c, std::time::Duration::from_secs(1), |c| {
+                        !c.wake && !c.shutdown
+                    })
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+                c.wake = false;
+            }
+            Err(e) => {
+                eprintln!("ra-daemon: cannot read the job queue: {e}");
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn run_job(
+    shared: &Shared,
+    loaded: &mut Option<(PathBuf, SdModel)>,
+    id: i64,
+    req: &JobRequest,
+) -> (JobStatus, Option<String>) {
+    shared.send(JobEvent::Started { id });
+    match generate_all(shared, loaded, id, req) {
+        Ok(true) => (JobStatus::Done, None),
+        Ok(false) => (JobStatus::Cancelled, None),
+        Err(e) => (JobStatus::Failed, Some(e)),
+    }
+}
+
+/// Runs every image of a job; `Ok(false)` when cancelled.
+fn generate_all(
+    shared: &Shared,
+    loaded: &mut Option<(PathBuf, SdModel)>,
+    id: i64,
+    req: &JobRequest,
+) -> Result<bool, String> {
+    let entry = match &req.model {
+        Some(name) => shared
+            .find_model(name)
+            .ok_or_else(|| format!("no model named '{name}'; see /sdapi/v1/sd-models"))?,
+        None => shared
+            .default_model()
+            .ok_or("no model installed: put a checkpoint in a model folder")?,
+    };
+    if loaded.as_ref().map(|(p, _)| p) != Some(&entry.path) {
+        *loaded = None;
+        let options = LoadOptions {
+            dtype: shared.settings.dtype,
+            known_hash: entry.sha256.clone(),
+            ..LoadOptions::cpu()
+        };
+        let model = SdModel::load(&entry.path, &options).map_err(|e| e.to_string())?;
+        *loaded = Some((entry.path.clone(), model));
+        lock(&shared.live).model_title = Some(entry.title());
+    }
+    let Some((_, model)) = loaded.as_ref() else {
+        return Err("model did not load".into());
+    };
+    let (sampler, legacy) =
+        SamplerName::parse_with_schedule(&req.sampler).map_err(|e| e.to_string())?;
+    let schedule_type = req
+        .schedule_type
+        .parse::<ScheduleType>()
+        .ok()
+        .or(legacy)
+        .unwrap_or(ScheduleType::Automatic);
+    let init = match &req.init_image {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("init image {path}: {e}"))?;
+            let image = ra_engine::pipeline::load_image(&bytes).map_err(|e| e.to_string())?;
+            Some(InitImage {
+                image,
+                strength: req.denoising_strength.unwrap_or(0.75),
+            })
+        }
+        None => None,
+    };
+    let count = req.count.max(1);
+    let base = GenerateRequest {
+        prompt: req.prompt.clone(),
+        negative_prompt: req.negative_prompt.clone(),
+        steps: req.steps,
+        sampler,
+        schedule_type,
+        cfg_scale: req.cfg_scale,
+        seed: req.seed,
+        width: req.width,
+        height: req.height,
+        init,
+    };
+    let per_image = base.steps_to_run();
+    let total = per_image * count;
+    let started = Instant::now();
+    *lock(&shared.live) = Live {
+        job: Some(id),
+        step: 0,
+        total,
+        started: Some(started),
+        model_title: Some(entry.title()),
+    };
+    // Image i uses seed + i, as A1111's all_seeds; a random seed is drawn once per job.
+    let first_seed = if base.seed < 0 {
+        ra_engine::pipeline::random_seed()
+    } else {
+        base.seed as u64
+    };
+    for i in 0..count {
+        let seed = (first_seed + u64::from(i)) as i64;
+        let image_req = GenerateRequest {
+            seed,
+            ..base.clone()
+        };
+        let done_before = per_image * i;
+        let mut on_step = |p: ra_engine::Progress| {
+            let step = done_before + p.step;
+            let elapsed = started.elapsed().as_secs_f64();
+            let eta = if step > 0 {
+                elapsed / f64::from(step) * f64::from(total - step)
+            } else {
+                0.0
+            };
+            lock(&shared.live).step = step;
+            shared.send(JobEvent::Progress {
+                id,
+                step,
+                total,
+                eta_seconds: eta,
+                preview: None,
+            });
+            let c = lock(&shared.control);
+            !(c.cancel || c.skip)
+        };
+        match ra_engine::generate(model, &image_req, &mut on_step) {
+            Ok(generated) => {
+                let seed = generated.info.seed;
+                let file = format!("{id:06}-{i:02}-{seed}.png");
+                let bytes = generated.png_bytes().map_err(|e| e.to_string())?;
+                ra_engine::output::write_atomic(&shared.settings.output_dir.join(&file), &bytes)
+                    .map_err(|e| e.to_string())?;
+                shared
+                    .store
+                    .add_output(
+                        id,
+                        &Output {
+                            file,
+                            seed,
+                            infotext: generated.info.render(),
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+            Err(EngineError::Cancelled) => {
+                let mut c = lock(&shared.control);
+                if c.cancel {
+                    return Ok(false);
+                }
+                c.skip = false;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(true)
+}
