@@ -9,6 +9,7 @@
 //! The HTTP API and the D-Bus interface build on these (daemon issue).
 
 pub mod config;
+pub mod http;
 pub mod models;
 pub mod store;
 pub mod worker;

@@ -31,6 +31,8 @@ enum Command {
     /// Generate one image from a prompt (txt2img), or from an image (img2img).
     #[command(args_override_self = true)]
     Generate(GenerateArgs),
+    /// Run the service: the job queue, the A1111-compatible HTTP API and RA's job API.
+    Serve(ServeArgs),
     /// Prompt tools.
     Prompt {
         #[command(subcommand)]
@@ -46,6 +48,30 @@ enum Command {
         #[command(subcommand)]
         command: DevCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:7860). Anything but loopback needs an
+    /// API token or basic auth.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Where the database, inputs and outputs live (default ~/.local/share/ra).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A model folder to scan (an A1111 or ComfyUI install, or a folder of
+    /// checkpoints); repeat for several.
+    #[arg(long = "models-dir")]
+    models_dirs: Vec<PathBuf>,
+    /// Config file (default ~/.config/ra/daemon.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// HTTP basic auth as user:password (A1111's --api-auth).
+    #[arg(long)]
+    api_auth: Option<String>,
+    /// Jobs that may wait before new ones get HTTP 503.
+    #[arg(long)]
+    queue_limit: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +186,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => generate(args),
+        Command::Serve(args) => serve(args),
         Command::Prompt {
             command: PromptCommand::Tokenize { model, prompt },
         } => tokenize(model.as_deref(), &prompt),
@@ -300,6 +327,102 @@ fn generate(args: GenerateArgs) -> Result<()> {
         generated.info.seed, generated.info.width, generated.info.height, model.name
     );
     Ok(())
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    use ra_daemon::{config::Config, http, models, store::Store, worker};
+    use std::sync::Arc;
+    let mut config = Config::load(args.config.as_deref()).map_err(|e| input_err(e.to_string()))?;
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(d) = args.data_dir {
+        config.models_dirs = if args.models_dirs.is_empty() {
+            vec![d.join("models")]
+        } else {
+            Vec::new()
+        };
+        config.data_dir = d;
+    }
+    if !args.models_dirs.is_empty() {
+        config.models_dirs = args.models_dirs;
+    }
+    if args.api_auth.is_some() {
+        config.api_auth = args.api_auth;
+    }
+    if let Some(q) = args.queue_limit {
+        config.queue_limit = q;
+    }
+    config
+        .check_access()
+        .map_err(|e| input_err(e.to_string()))?;
+    let dtype = match config.dtype.as_str() {
+        "f32" => DtypeArg::F32,
+        "f16" => DtypeArg::F16,
+        other => {
+            return Err(input_err(format!(
+                "dtype must be f32 or f16 on the CPU, not '{other}'"
+            )))
+        }
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = Arc::new(Store::open(&config.data_dir.join("ra.db"))?);
+    let recovered = store.recover()?;
+    if recovered > 0 {
+        eprintln!("ra-daemon: {recovered} job(s) were running when the daemon last stopped; marked interrupted");
+    }
+    let found = models::scan(&config.models_dirs, &store);
+    eprintln!(
+        "ra-daemon: {} model file(s) in {:?}",
+        found.len(),
+        config.models_dirs
+    );
+    let settings = worker::WorkerSettings {
+        output_dir: config.output_dir(),
+        dtype: dtype.dtype(),
+        default_model: config.default_model.clone(),
+    };
+    let worker = Arc::new(worker::Worker::start(settings, store, found)?);
+    let state = Arc::new(http::AppState {
+        worker,
+        output_dir: config.output_dir(),
+        input_dir: config.data_dir.join("inputs"),
+        queue_limit: config.queue_limit,
+        max_image_side: config.max_image_side,
+        token: config.api_token.clone().filter(|t| !t.is_empty()),
+        basic: config.basic_auth()?,
+    });
+    let app = http::router(state, config.max_body_mib * 1024 * 1024);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| input_err(format!("cannot listen on {}: {e} (is another RA or A1111 running? choose another --listen port)", config.listen)))?;
+        let addr = listener.local_addr()?;
+        println!("ra-daemon listening on http://{addr}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }
 
 fn tokenize(model: Option<&Path>, prompt: &str) -> Result<()> {
