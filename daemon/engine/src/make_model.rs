@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
@@ -62,7 +62,22 @@ pub struct MakeModel {
 /// Hands out seeded random tensors as the model code asks for them, remembering each.
 struct RandomInit {
     seed: u64,
-    made: Mutex<BTreeMap<String, Tensor>>,
+    made: Arc<Mutex<BTreeMap<String, Tensor>>>,
+}
+
+type Made = Arc<Mutex<BTreeMap<String, Tensor>>>;
+
+/// A var builder drawing seeded random weights, and the map that records them.
+fn random_init(seed: u64, dtype: DType, dev: &Device) -> (VarBuilder<'static>, Made) {
+    let made = Made::default();
+    let init = RandomInit {
+        seed,
+        made: made.clone(),
+    };
+    (
+        VarBuilder::from_backend(Box::new(init), dtype, dev.clone()),
+        made,
+    )
 }
 
 fn name_hash(name: &str) -> u32 {
@@ -131,14 +146,7 @@ impl SimpleBackend for RandomInit {
 /// A var builder that hands out seeded random weights: model code built on it gets a
 /// model of the real architecture without any file (benchmarks use this).
 pub fn random_var_builder(seed: u64, dtype: DType, device: &Device) -> VarBuilder<'static> {
-    VarBuilder::from_backend(
-        Box::new(RandomInit {
-            seed,
-            made: Mutex::default(),
-        }),
-        dtype,
-        device.clone(),
-    )
+    random_init(seed, dtype, device).0
 }
 
 /// Random weights for each component, by diffusers name.
@@ -150,60 +158,26 @@ struct Components {
 
 fn draw(arch: &ModelArch, seed: u64, dtype: DType, clip_layers: usize) -> Result<Components> {
     let dev = Device::Cpu;
-    let take = |init: RandomInit| init.made.into_inner().unwrap_or_default();
-    let clip_init = RandomInit {
-        seed,
-        made: Mutex::default(),
-    };
+    let take = |made: Made| std::mem::take(&mut *made.lock().unwrap_or_else(|p| p.into_inner()));
     let mut clip_cfg = arch.clip.clone();
     clip_cfg.layers = clip_layers;
-    ClipTextEncoder::new(
-        VarBuilder::from_backend(Box::new(&clip_init), dtype, dev.clone()).pp("text_model"),
-        &clip_cfg,
-    )?;
-    let unet_init = RandomInit {
-        seed: seed ^ 1,
-        made: Mutex::default(),
-    };
+    let (vb, clip) = random_init(seed, dtype, &dev);
+    ClipTextEncoder::new(vb.pp("text_model"), &clip_cfg)?;
+    let (vb, unet) = random_init(seed ^ 1, dtype, &dev);
     UNet2DConditionModel::new(
-        VarBuilder::from_backend(Box::new(&unet_init), dtype, dev.clone()),
+        vb,
         arch.unet.in_channels,
         arch.unet.out_channels,
         false,
         arch.unet.inner.clone(),
     )?;
-    let vae_init = RandomInit {
-        seed: seed ^ 2,
-        made: Mutex::default(),
-    };
-    Vae::new(
-        VarBuilder::from_backend(Box::new(&vae_init), dtype, dev.clone()),
-        &arch.vae,
-    )?;
+    let (vb, vae) = random_init(seed ^ 2, dtype, &dev);
+    Vae::new(vb, &arch.vae)?;
     Ok(Components {
-        clip: take(clip_init),
-        unet: take(unet_init),
-        vae: take(vae_init),
+        clip: take(clip),
+        unet: take(unet),
+        vae: take(vae),
     })
-}
-
-impl SimpleBackend for &RandomInit {
-    fn get(
-        &self,
-        s: Shape,
-        name: &str,
-        h: Init,
-        dtype: DType,
-        dev: &Device,
-    ) -> candle_core::Result<Tensor> {
-        (*self).get(s, name, h, dtype, dev)
-    }
-    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        (*self).get_unchecked(name, dtype, dev)
-    }
-    fn contains_tensor(&self, name: &str) -> bool {
-        (*self).contains_tensor(name)
-    }
 }
 
 impl MakeModel {
