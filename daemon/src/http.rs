@@ -323,8 +323,10 @@ fn submit(s: &AppState, job: &JobRequest) -> Result<i64, ApiError> {
         })
 }
 
-/// Waits for job `id` to end and returns its final record.
+/// Waits for job `id` to end and returns its final record. The store is read again only
+/// when this job's end event arrives, or once a second in case an event was missed.
 async fn wait_for(s: &AppState, id: i64) -> Result<ra_wire::JobInfo, ApiError> {
+    use tokio::sync::broadcast::error::RecvError;
     let mut rx = s.worker.subscribe();
     loop {
         if let Some(job) = s.worker.shared.store.get(id).map_err(ApiError::internal)? {
@@ -332,11 +334,25 @@ async fn wait_for(s: &AppState, id: i64) -> Result<ra_wire::JobInfo, ApiError> {
                 return Ok(job);
             }
         }
-        match tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv()).await {
-            Ok(Ok(e))
-                if e.job_id() == id
-                    && !matches!(e, JobEvent::Progress { .. } | JobEvent::Started { .. }) => {}
-            _ => continue,
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Ok(e))
+                    if e.job_id() == id
+                        && !matches!(e, JobEvent::Progress { .. } | JobEvent::Started { .. }) =>
+                {
+                    break
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(RecvError::Lagged(_))) | Err(_) => break,
+                Ok(Err(RecvError::Closed)) => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "shutting_down",
+                        "the daemon is shutting down; retry when it is back",
+                    ))
+                }
+            }
         }
     }
 }
