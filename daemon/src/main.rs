@@ -378,6 +378,17 @@ fn serve(args: ServeArgs) -> Result<()> {
         found.len(),
         config.models_dirs
     );
+    if !found
+        .iter()
+        .any(|m| m.kind == models::ModelKind::Checkpoint)
+    {
+        let dir = config
+            .models_dirs
+            .first()
+            .map(|d| d.join("Stable-diffusion").display().to_string())
+            .unwrap_or_default();
+        eprintln!("ra-daemon: no checkpoint found; put a .safetensors checkpoint (or a diffusers folder) in {dir}, or pass --models-dir pointing at an A1111 or ComfyUI install");
+    }
     let settings = worker::WorkerSettings {
         output_dir: config.output_dir(),
         dtype: dtype.dtype(),
