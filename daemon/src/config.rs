@@ -44,8 +44,11 @@ pub struct Config {
     pub dtype: String,
     /// Model (title, name or path) to use when a request names none.
     pub default_model: Option<String>,
-    /// Serve D-Bus peer-to-peer on this Unix socket as well as on the session bus.
+    /// Serve D-Bus peer-to-peer on this Unix socket (what the launcher uses when there
+    /// is no session bus).
     pub dbus_socket: Option<PathBuf>,
+    /// Also serve D-Bus on the session bus as `org.ra_studio.Daemon1`.
+    pub dbus_session: bool,
 }
 
 fn xdg(var: &str, fallback: &str) -> PathBuf {
@@ -72,6 +75,7 @@ impl Default for Config {
             dtype: "f32".into(),
             default_model: None,
             dbus_socket: None,
+            dbus_session: true,
         }
     }
 }

@@ -1,47 +1,47 @@
-//! The HTTP API: A1111's `/sdapi/v1/*` routes with A1111's field names and response
-//! shapes, and RA's own job API under `/ra/v1/`. Handlers stay thin: they validate,
-//! hand work to the [`Worker`], and shape answers. Errors are English JSON with a
-//! machine-readable `code` (A1111's FastAPI-style `detail` list for 422s).
+//! The HTTP API's frame and RA's own routes. A1111's `/sdapi/v1/*` routes live in
+//! [`crate::a1111`]; both are thin shells over [`Service`]. Errors are English JSON with
+//! a machine-readable `code` the launcher translates, plus FastAPI's `detail` (a list
+//! naming the field for 422s) so A1111 clients read them as they read A1111's.
 
+use std::convert::Infallible;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
-use ra_wire::{JobEvent, JobRequest, JobStatus, SamplerName, ScheduleType};
+use futures_util::Stream;
+use ra_wire::{JobEvent, JobRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::sync::broadcast;
 
-use crate::worker::Worker;
+use crate::service::{Service, ServiceError};
 
 pub struct AppState {
-    pub worker: Arc<Worker>,
-    pub output_dir: PathBuf,
-    pub input_dir: PathBuf,
-    pub queue_limit: u32,
-    pub max_image_side: u32,
+    pub service: Arc<Service>,
     pub token: Option<String>,
     pub basic: Option<(String, String)>,
 }
 
-type Shared = Arc<AppState>;
+pub(crate) type Shared = Arc<AppState>;
 
-/// An API error: status, code and message.
+/// An API error: status, code and message, and the field at fault for a 422.
 pub struct ApiError {
-    status: StatusCode,
+    pub(crate) status: StatusCode,
     code: &'static str,
     message: String,
     field: Option<String>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -50,15 +50,44 @@ impl ApiError {
         }
     }
 
-    fn field(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         Self {
             field: Some(field.to_string()),
             ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
         }
     }
 
-    fn internal(e: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+
+    /// Renames the field at fault, for routes whose clients use other field names.
+    pub(crate) fn rename_field(mut self, names: &[(&str, &str)]) -> Self {
+        if let Some(f) = &self.field {
+            if let Some((_, to)) = names.iter().find(|(from, _)| from == f) {
+                self.field = Some((*to).to_string());
+            }
+        }
+        self
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let status = match &e {
+            ServiceError::Invalid { field, .. } => return Self::field(field, e.to_string()),
+            ServiceError::NoSuchModel(_) => return Self::field("model", e.to_string()),
+            ServiceError::ImageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::QueueFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::NoSuchJob(_) => StatusCode::NOT_FOUND,
+            ServiceError::NotCancellable(_) | ServiceError::NoModelInstalled(_) => {
+                StatusCode::CONFLICT
+            }
+            ServiceError::SaveInput(_) | ServiceError::Store(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        Self::new(status, e.code(), e.to_string())
     }
 }
 
@@ -88,7 +117,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Parses a JSON body, naming the offending field on a type error.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -107,21 +136,32 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
 
 pub fn router(state: Shared, max_body: usize) -> Router {
     Router::new()
-        .route("/sdapi/v1/txt2img", post(txt2img))
-        .route("/sdapi/v1/img2img", post(img2img))
-        .route("/sdapi/v1/progress", get(progress))
-        .route("/sdapi/v1/interrupt", post(interrupt))
-        .route("/sdapi/v1/skip", post(skip))
-        .route("/sdapi/v1/sd-models", get(sd_models))
-        .route("/sdapi/v1/samplers", get(samplers))
-        .route("/sdapi/v1/schedulers", get(schedulers))
-        .route("/ra/v1/jobs", post(submit_job).get(list_jobs))
+        .merge(crate::a1111::routes())
+        .route("/ra/v1/status", get(status))
+        .route("/ra/v1/jobs", axum::routing::post(submit_job).get(list_jobs))
         .route("/ra/v1/jobs/{id}", get(get_job).delete(cancel_job))
+        .route("/ra/v1/jobs/{id}/events", get(job_events))
+        .route("/ra/v1/events", get(all_events))
+        .route("/ra/v1/models", get(list_models))
         .route("/ra/v1/outputs/{*file}", get(output_file))
+        .route("/openapi.json", get(openapi))
+        .fallback(no_route)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(json_413))
         .with_state(state)
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_route",
+        "no such route; /openapi.json lists them",
+    )
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
 }
 
 /// Rewrites axum's plain-text "length limit exceeded" into our JSON error.
@@ -179,401 +219,8 @@ fn constant_eq(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// A1111's txt2img/img2img fields that RA uses; others are accepted and ignored.
-#[derive(Debug, Deserialize)]
-#[serde(default)]
-struct A1111Request {
-    prompt: String,
-    negative_prompt: String,
-    seed: i64,
-    sampler_name: Option<String>,
-    sampler_index: Option<String>,
-    scheduler: Option<String>,
-    steps: u32,
-    cfg_scale: f64,
-    width: u32,
-    height: u32,
-    batch_size: u32,
-    n_iter: u32,
-    denoising_strength: Option<f64>,
-    init_images: Vec<String>,
-    override_settings: serde_json::Map<String, Value>,
-}
-
-impl Default for A1111Request {
-    fn default() -> Self {
-        Self {
-            prompt: String::new(),
-            negative_prompt: String::new(),
-            seed: -1,
-            sampler_name: None,
-            sampler_index: None,
-            scheduler: None,
-            steps: 50,
-            cfg_scale: 7.0,
-            width: 512,
-            height: 512,
-            batch_size: 1,
-            n_iter: 1,
-            denoising_strength: None,
-            init_images: Vec::new(),
-            override_settings: serde_json::Map::new(),
-        }
-    }
-}
-
-impl A1111Request {
-    fn to_job(&self) -> Result<JobRequest, ApiError> {
-        let sampler = self
-            .sampler_name
-            .clone()
-            .or(self.sampler_index.clone())
-            .unwrap_or_else(|| "Euler a".into());
-        let (_, legacy) = SamplerName::parse_with_schedule(&sampler)
-            .map_err(|e| ApiError::field("sampler_name", e.to_string()))?;
-        let schedule = match &self.scheduler {
-            Some(s) => s
-                .parse::<ScheduleType>()
-                .map_err(|e| ApiError::field("scheduler", e.to_string()))?,
-            None => legacy.unwrap_or(ScheduleType::Automatic),
-        };
-        for (f, v) in [("width", self.width), ("height", self.height)] {
-            if v == 0 || v % 8 != 0 || v > ra_engine::pipeline::MAX_SIDE {
-                return Err(ApiError::field(
-                    f,
-                    format!(
-                        "{f} must be a multiple of 8 between 8 and {}",
-                        ra_engine::pipeline::MAX_SIDE
-                    ),
-                ));
-            }
-        }
-        if self.steps == 0 || self.steps > 1000 {
-            return Err(ApiError::field("steps", "steps must be between 1 and 1000"));
-        }
-        if !(0.0..=100.0).contains(&self.cfg_scale) {
-            return Err(ApiError::field(
-                "cfg_scale",
-                "cfg_scale must be between 0 and 100",
-            ));
-        }
-        if self.seed > i64::from(u32::MAX) {
-            return Err(ApiError::field(
-                "seed",
-                "seed must be -1 or between 0 and 4294967295",
-            ));
-        }
-        let count = self.batch_size.max(1).saturating_mul(self.n_iter.max(1));
-        if count > 64 {
-            return Err(ApiError::field(
-                "batch_size",
-                "batch_size × n_iter must be at most 64",
-            ));
-        }
-        if let Some(s) = self.denoising_strength {
-            if !(0.0..=1.0).contains(&s) {
-                return Err(ApiError::field(
-                    "denoising_strength",
-                    "denoising_strength must be between 0 and 1",
-                ));
-            }
-        }
-        let model = match self.override_settings.get("sd_model_checkpoint") {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                return Err(ApiError::field(
-                    "override_settings",
-                    "sd_model_checkpoint must be a string",
-                ))
-            }
-            None => None,
-        };
-        Ok(JobRequest {
-            prompt: self.prompt.clone(),
-            negative_prompt: self.negative_prompt.clone(),
-            steps: self.steps,
-            sampler,
-            schedule_type: schedule.to_string(),
-            cfg_scale: self.cfg_scale,
-            seed: self.seed,
-            width: self.width,
-            height: self.height,
-            count,
-            init_image: None,
-            denoising_strength: None,
-            model,
-            priority: 0,
-        })
-    }
-}
-
-fn submit(s: &AppState, job: &JobRequest) -> Result<i64, ApiError> {
-    s.worker
-        .submit(job, s.queue_limit)
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "queue_full",
-                format!(
-                    "the queue is full ({} jobs wait); retry later",
-                    s.queue_limit
-                ),
-            )
-        })
-}
-
-/// Waits for job `id` to end and returns its final record. The store is read again only
-/// when this job's end event arrives, or once a second in case an event was missed.
-async fn wait_for(s: &AppState, id: i64) -> Result<ra_wire::JobInfo, ApiError> {
-    use tokio::sync::broadcast::error::RecvError;
-    let mut rx = s.worker.subscribe();
-    loop {
-        if let Some(job) = s.worker.shared.store.get(id).map_err(ApiError::internal)? {
-            if job.status.is_final() {
-                return Ok(job);
-            }
-        }
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
-        loop {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Ok(e))
-                    if e.job_id() == id
-                        && !matches!(e, JobEvent::Progress { .. } | JobEvent::Started { .. }) =>
-                {
-                    break
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(RecvError::Lagged(_))) | Err(_) => break,
-                Ok(Err(RecvError::Closed)) => {
-                    return Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "shutting_down",
-                        "the daemon is shutting down; retry when it is back",
-                    ))
-                }
-            }
-        }
-    }
-}
-
-async fn generate_a1111(
-    s: Shared,
-    req: A1111Request,
-    job: JobRequest,
-    echo: Value,
-) -> Result<Json<Value>, ApiError> {
-    let id = submit(&s, &job)?;
-    let done = wait_for(&s, id).await?;
-    match done.status {
-        JobStatus::Done => {}
-        JobStatus::Cancelled if !done.outputs.is_empty() => {}
-        JobStatus::Cancelled => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "interrupted",
-                "the job was interrupted before any image was finished",
-            ))
-        }
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "generation_failed",
-                done.error.unwrap_or_else(|| "generation failed".into()),
-            ))
-        }
-    }
-    let mut images = Vec::new();
-    for f in &done.outputs {
-        let bytes = tokio::fs::read(s.output_dir.join(f))
-            .await
-            .map_err(ApiError::internal)?;
-        images.push(base64::engine::general_purpose::STANDARD.encode(bytes));
-    }
-    let first = done
-        .infotexts
-        .first()
-        .and_then(|t| ra_wire::GenerationInfo::parse(t).ok());
-    let info = json!({
-        "prompt": req.prompt,
-        "all_prompts": vec![&req.prompt; done.outputs.len()],
-        "negative_prompt": req.negative_prompt,
-        "all_negative_prompts": vec![&req.negative_prompt; done.outputs.len()],
-        "seed": done.seeds.first(),
-        "all_seeds": done.seeds,
-        "subseed": -1,
-        "all_subseeds": vec![-1; done.outputs.len()],
-        "subseed_strength": 0,
-        "width": job.width,
-        "height": job.height,
-        "sampler_name": first.as_ref().map(|i| i.sampler.to_string()),
-        "scheduler": job.schedule_type,
-        "cfg_scale": job.cfg_scale,
-        "steps": job.steps,
-        "batch_size": req.batch_size.max(1),
-        "restore_faces": false,
-        "sd_model_name": first.as_ref().map(|i| i.model.clone()),
-        "sd_model_hash": first.as_ref().map(|i| i.model_hash.clone()),
-        "denoising_strength": job.denoising_strength,
-        "extra_generation_params": {},
-        "clip_skip": 1,
-        "infotexts": done.infotexts,
-        "styles": [],
-        "job_timestamp": done.created_at,
-        "index_of_first_image": 0,
-    });
-    Ok(Json(
-        json!({"images": images, "parameters": echo, "info": info.to_string()}),
-    ))
-}
-
-async fn txt2img(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let req: A1111Request = parse_body(&body)?;
-    let echo: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let job = req.to_job()?;
-    generate_a1111(s, req, job, echo).await
-}
-
-async fn img2img(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let req: A1111Request = parse_body(&body)?;
-    let mut echo: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Some(o) = echo.as_object_mut() {
-        // A1111 does not echo input images back.
-        o.insert("init_images".into(), Value::Null);
-    }
-    let mut job = req.to_job()?;
-    let first = req.init_images.first().ok_or_else(|| {
-        ApiError::field(
-            "init_images",
-            "img2img needs at least one init image (base64 or data URL)",
-        )
-    })?;
-    let b64 = first
-        .split_once(";base64,")
-        .map_or(first.as_str(), |(_, d)| d);
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|e| {
-            ApiError::field(
-                "init_images",
-                format!("init image is not valid base64: {e}"),
-            )
-        })?;
-    let image = ra_engine::pipeline::load_image(&bytes)
-        .map_err(|e| ApiError::field("init_images", e.to_string()))?;
-    if image.width > s.max_image_side || image.height > s.max_image_side {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "image_too_large",
-            format!(
-                "init image is {}x{}; the limit is {} pixels a side",
-                image.width, image.height, s.max_image_side
-            ),
-        ));
-    }
-    tokio::fs::create_dir_all(&s.input_dir)
-        .await
-        .map_err(ApiError::internal)?;
-    let path = s.input_dir.join(format!(
-        "{}-{}.png",
-        std::process::id(),
-        ra_engine::pipeline::random_seed()
-    ));
-    let png = image.encode(None).map_err(ApiError::internal)?;
-    ra_engine::output::write_atomic(&path, &png).map_err(ApiError::internal)?;
-    job.init_image = Some(path.to_string_lossy().into_owned());
-    job.denoising_strength = Some(req.denoising_strength.unwrap_or(0.75));
-    generate_a1111(s, req, job, echo).await
-}
-
-async fn progress(State(s): State<Shared>) -> Json<Value> {
-    let live = s
-        .worker
-        .shared
-        .live
-        .lock()
-        .map(|l| l.clone())
-        .unwrap_or_default();
-    let fraction = if live.total > 0 {
-        f64::from(live.step) / f64::from(live.total)
-    } else {
-        0.0
-    };
-    let eta = match (live.started, live.step) {
-        (Some(t), step) if step > 0 => {
-            t.elapsed().as_secs_f64() / f64::from(step) * f64::from(live.total - step)
-        }
-        _ => 0.0,
-    };
-    let queued = s.worker.shared.store.queued_count().unwrap_or(0);
-    Json(json!({
-        "progress": fraction,
-        "eta_relative": eta,
-        "state": {
-            "skipped": false,
-            "interrupted": false,
-            "job": live.job.map(|j| format!("job {j}")).unwrap_or_default(),
-            "job_count": queued + u32::from(live.job.is_some()),
-            "job_timestamp": "",
-            "job_no": 0,
-            "sampling_step": live.step,
-            "sampling_steps": live.total,
-        },
-        "current_image": Value::Null,
-        "textinfo": live.job.map(|j| format!("job {j}: step {} of {}", live.step, live.total)),
-    }))
-}
-
-async fn interrupt(State(s): State<Shared>) -> Json<Value> {
-    Json(json!({"interrupted": s.worker.interrupt()}))
-}
-
-async fn skip(State(s): State<Shared>) -> Json<Value> {
-    Json(json!({"skipped": s.worker.skip()}))
-}
-
-async fn sd_models(State(s): State<Shared>) -> Json<Value> {
-    let models = s
-        .worker
-        .shared
-        .models
-        .read()
-        .map(|m| m.clone())
-        .unwrap_or_default();
-    Json(Value::Array(
-        models
-            .iter()
-            .filter(|m| m.kind == crate::models::ModelKind::Checkpoint)
-            .map(|m| {
-                json!({
-                    "title": m.title(),
-                    "model_name": m.name,
-                    "hash": m.short_hash(),
-                    "sha256": m.sha256,
-                    "filename": m.path,
-                    "config": Value::Null,
-                })
-            })
-            .collect(),
-    ))
-}
-
-async fn samplers() -> Json<Value> {
-    Json(Value::Array(
-        SamplerName::ALL
-            .iter()
-            .map(|s| json!({"name": s.a1111_name(), "aliases": [], "options": {}}))
-            .collect(),
-    ))
-}
-
-async fn schedulers() -> Json<Value> {
-    Json(Value::Array(
-        ScheduleType::ALL
-            .iter()
-            .map(|s| json!({"name": s.a1111_name().to_lowercase(), "label": s.a1111_name(), "aliases": Value::Null}))
-            .collect(),
-    ))
+async fn status(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(s.service.status()?)))
 }
 
 async fn submit_job(
@@ -581,15 +228,7 @@ async fn submit_job(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let job: JobRequest = parse_body(&body)?;
-    if job.init_image.is_some() {
-        return Err(ApiError::field(
-            "init_image",
-            "use /sdapi/v1/img2img to send an image",
-        ));
-    }
-    SamplerName::parse_with_schedule(&job.sampler)
-        .map_err(|e| ApiError::field("sampler", e.to_string()))?;
-    let id = submit(&s, &job)?;
+    let id = s.service.submit(job)?;
     Ok((StatusCode::ACCEPTED, Json(json!({"id": id}))))
 }
 
@@ -597,31 +236,15 @@ async fn get_job(
     State(s): State<Shared>,
     UrlPath(id): UrlPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = s
-        .worker
-        .shared
-        .store
-        .get(id)
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "no_such_job", format!("no job {id}"))
-        })?;
-    Ok(Json(serde_json::to_value(job).map_err(ApiError::internal)?))
+    Ok(Json(json!(s.service.job(id)?)))
 }
 
 async fn cancel_job(
     State(s): State<Shared>,
     UrlPath(id): UrlPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    if s.worker.cancel(id).map_err(ApiError::internal)? {
-        Ok(Json(json!({"cancelled": id})))
-    } else {
-        Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_cancellable",
-            format!("job {id} is not queued or running"),
-        ))
-    }
+    s.service.cancel(id)?;
+    Ok(Json(json!({"cancelled": id})))
 }
 
 #[derive(Deserialize)]
@@ -634,13 +257,76 @@ async fn list_jobs(
     State(s): State<Shared>,
     Query(p): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    let jobs = s
-        .worker
-        .shared
-        .store
-        .list(p.before, p.limit.unwrap_or(50).min(500))
-        .map_err(ApiError::internal)?;
+    let jobs = s.service.jobs(p.before, p.limit.unwrap_or(50))?;
     Ok(Json(json!({"jobs": jobs})))
+}
+
+async fn list_models(State(s): State<Shared>) -> Json<Value> {
+    let models: Vec<_> = s.service.models(None).iter().map(|m| m.info()).collect();
+    Json(json!({"models": models}))
+}
+
+/// One server-sent event per job event; a slow client misses events (it is told how
+/// many) rather than holding anything up.
+fn event_stream(
+    rx: broadcast::Receiver<JobEvent>,
+    only: Option<i64>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    use broadcast::error::RecvError;
+    futures_util::stream::unfold((rx, false), move |(mut rx, ended)| async move {
+        if ended {
+            return None;
+        }
+        loop {
+            match rx.recv().await {
+                Ok(e) if only.is_none_or(|id| e.job_id() == id) => {
+                    let last = only.is_some() && e.is_final();
+                    return Some((Ok(sse_event(&e)), (rx, last)));
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    let note = Event::default().event("lagged").data(n.to_string());
+                    return Some((Ok(note), (rx, false)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+fn sse_event(e: &JobEvent) -> Event {
+    let name = match e {
+        JobEvent::Started { .. } => "started",
+        JobEvent::Progress { .. } => "progress",
+        JobEvent::Finished { .. } => "finished",
+        JobEvent::Failed { .. } => "failed",
+        JobEvent::Cancelled { .. } => "cancelled",
+    };
+    Event::default()
+        .event(name)
+        .data(serde_json::to_string(e).unwrap_or_default())
+}
+
+async fn all_events(State(s): State<Shared>) -> impl IntoResponse {
+    Sse::new(event_stream(s.service.worker.subscribe(), None)).keep_alive(KeepAlive::default())
+}
+
+/// A job's events until it ends. A job that has already ended gets its one final event.
+async fn job_events(
+    State(s): State<Shared>,
+    UrlPath(id): UrlPath<i64>,
+) -> Result<Response, ApiError> {
+    // Subscribe before reading the store, so an end between the two is not missed.
+    let rx = s.service.worker.subscribe();
+    let job = s.service.job(id)?;
+    if job.status.is_final() {
+        let e = JobEvent::from_final(&job);
+        let once = futures_util::stream::iter([Ok::<_, Infallible>(sse_event(&e))]);
+        return Ok(Sse::new(once).into_response());
+    }
+    Ok(Sse::new(event_stream(rx, Some(id)))
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 /// Resolves `file` inside `root`, refusing anything that could leave it.
@@ -661,9 +347,8 @@ pub fn safe_output_path(root: &Path, file: &str) -> Option<PathBuf> {
 async fn output_file(
     State(s): State<Shared>,
     UrlPath(file): UrlPath<String>,
-    _h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let path = safe_output_path(&s.output_dir, &file).ok_or_else(|| {
+    let path = safe_output_path(&s.service.settings.output_dir, &file).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "no_such_output",

@@ -2,14 +2,21 @@
 //!
 //! - [`config`]: TOML configuration and XDG paths, and the rule that RA never listens
 //!   beyond loopback without credentials.
-//! - [`store`]: SQLite (WAL) job queue, history and model-hash cache.
+//! - [`store`]: SQLite (WAL) job queue, history, settings and model-hash cache.
 //! - [`models`]: model folders in A1111/ComfyUI layouts.
 //! - [`worker`]: the thread that owns the model and runs queued jobs.
-//!
-//! The HTTP API and the D-Bus interface build on these (daemon issue).
+//! - [`service`]: what clients can ask for, validated once for every way in.
+//! - [`http`] (RA's `/ra/v1` routes and the frame), [`a1111`] (A1111's `/sdapi/v1`
+//!   routes), [`openapi`] and [`dbus`]: the ways in, thin over [`service`].
+//! - [`server`]: `serve` put together.
 
+pub mod a1111;
 pub mod config;
+pub mod dbus;
 pub mod http;
 pub mod models;
+pub mod openapi;
+pub mod server;
+pub mod service;
 pub mod store;
 pub mod worker;

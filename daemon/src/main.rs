@@ -72,6 +72,12 @@ struct ServeArgs {
     /// Jobs that may wait before new ones get HTTP 503.
     #[arg(long)]
     queue_limit: Option<u32>,
+    /// Also serve D-Bus peer-to-peer on this Unix socket (created mode 0600).
+    #[arg(long)]
+    dbus_socket: Option<PathBuf>,
+    /// Do not register on the D-Bus session bus.
+    #[arg(long)]
+    no_session_bus: bool,
 }
 
 #[derive(Subcommand)]
@@ -330,8 +336,8 @@ fn generate(args: GenerateArgs) -> Result<()> {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
-    use ra_daemon::{config::Config, http, models, store::Store, worker};
-    use std::sync::Arc;
+    use ra_daemon::config::Config;
+    use ra_daemon::server::{self, ServerError};
     let mut config = Config::load(args.config.as_deref()).map_err(|e| input_err(e.to_string()))?;
     if let Some(l) = args.listen {
         config.listen = l;
@@ -353,6 +359,12 @@ fn serve(args: ServeArgs) -> Result<()> {
     if let Some(q) = args.queue_limit {
         config.queue_limit = q;
     }
+    if args.dbus_socket.is_some() {
+        config.dbus_socket = args.dbus_socket;
+    }
+    if args.no_session_bus {
+        config.dbus_session = false;
+    }
     config
         .check_access()
         .map_err(|e| input_err(e.to_string()))?;
@@ -365,75 +377,12 @@ fn serve(args: ServeArgs) -> Result<()> {
             )))
         }
     };
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let store = Arc::new(Store::open(&config.data_dir.join("ra.db"))?);
-    let recovered = store.recover()?;
-    if recovered > 0 {
-        eprintln!("ra-daemon: {recovered} job(s) were running when the daemon last stopped; marked interrupted");
-    }
-    let found = models::scan(&config.models_dirs, &store);
-    eprintln!(
-        "ra-daemon: {} model file(s) in {:?}",
-        found.len(),
-        config.models_dirs
-    );
-    if !found
-        .iter()
-        .any(|m| m.kind == models::ModelKind::Checkpoint)
-    {
-        let dir = config
-            .models_dirs
-            .first()
-            .map(|d| d.join("Stable-diffusion").display().to_string())
-            .unwrap_or_default();
-        eprintln!("ra-daemon: no checkpoint found; put a .safetensors checkpoint (or a diffusers folder) in {dir}, or pass --models-dir pointing at an A1111 or ComfyUI install");
-    }
-    let settings = worker::WorkerSettings {
-        output_dir: config.output_dir(),
-        dtype: dtype.dtype(),
-        default_model: config.default_model.clone(),
-    };
-    let worker = Arc::new(worker::Worker::start(settings, store, found)?);
-    let state = Arc::new(http::AppState {
-        worker,
-        output_dir: config.output_dir(),
-        input_dir: config.data_dir.join("inputs"),
-        queue_limit: config.queue_limit,
-        max_image_side: config.max_image_side,
-        token: config.api_token.clone().filter(|t| !t.is_empty()),
-        basic: config.basic_auth()?,
-    });
-    let app = http::router(state, config.max_body_mib * 1024 * 1024);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| input_err(format!("cannot listen on {}: {e} (is another RA or A1111 running? choose another --listen port)", config.listen)))?;
-        let addr = listener.local_addr()?;
-        println!("ra-daemon listening on http://{addr}");
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-        Ok::<(), anyhow::Error>(())
-    })
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    server::run(&config, dtype.dtype()).map_err(|e| match e {
+        ServerError::Bind { .. } | ServerError::DbusSocket { .. } | ServerError::Config(_) => {
+            input_err(e.to_string())
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
+        other => other.into(),
+    })
 }
 
 fn tokenize(model: Option<&Path>, prompt: &str) -> Result<()> {

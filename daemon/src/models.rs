@@ -3,28 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
+pub use ra_wire::ModelKind;
+use ra_wire::ModelInfo;
 use serde::Serialize;
 
 use crate::store::Store;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelKind {
-    Checkpoint,
-    Lora,
-    Vae,
-    Embedding,
-    Upscaler,
-    ControlNet,
-}
-
 /// Folder names that hold each kind, as A1111 and ComfyUI spell them.
-const FOLDERS: [(&str, ModelKind); 10] = [
+const FOLDERS: [(&str, ModelKind); 11] = [
     ("Stable-diffusion", ModelKind::Checkpoint),
     ("checkpoints", ModelKind::Checkpoint),
     ("Lora", ModelKind::Lora),
     ("loras", ModelKind::Lora),
     ("VAE", ModelKind::Vae),
+    ("vae", ModelKind::Vae),
     ("embeddings", ModelKind::Embedding),
     ("ESRGAN", ModelKind::Upscaler),
     ("upscale_models", ModelKind::Upscaler),
@@ -54,6 +46,17 @@ impl ModelEntry {
         match self.short_hash() {
             Some(h) => format!("{} [{h}]", self.file_name),
             None => self.file_name.clone(),
+        }
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        ModelInfo {
+            kind: self.kind,
+            name: self.name.clone(),
+            title: self.title(),
+            path: self.path.display().to_string(),
+            size: self.size,
+            sha256: self.sha256.clone(),
         }
     }
 
@@ -167,6 +170,28 @@ pub fn scan(roots: &[PathBuf], store: &Store) -> Vec<ModelEntry> {
         }
     }
     out
+}
+
+/// The `__metadata__` of a safetensors file (training notes for LoRAs), or `{}` when
+/// the file has none or is not readable. Reads only the header.
+pub fn read_metadata(path: &Path) -> serde_json::Value {
+    use std::io::Read;
+    // Headers beyond this are not safetensors files anyone publishes.
+    const MAX_HEADER: u64 = 100 << 20;
+    let read = || -> Option<serde_json::Value> {
+        let mut f = std::fs::File::open(path).ok()?;
+        let mut len = [0u8; 8];
+        f.read_exact(&mut len).ok()?;
+        let len = u64::from_le_bytes(len);
+        if len > MAX_HEADER {
+            return None;
+        }
+        let mut header = vec![0u8; len as usize];
+        f.read_exact(&mut header).ok()?;
+        let mut v: serde_json::Value = serde_json::from_slice(&header).ok()?;
+        v.get_mut("__metadata__").map(serde_json::Value::take)
+    };
+    read().unwrap_or_else(|| serde_json::json!({}))
 }
 
 fn hash_cached(path: &Path, store: &Store) -> Option<String> {

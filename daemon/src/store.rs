@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS model_hashes (
     mtime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 ";
 
 /// What a finished image adds to its job.
@@ -219,6 +223,24 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// A setting a client changed at run time (A1111's options), kept across restarts.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        Ok(())
     }
 
     pub fn store_hash(&self, path: &str, size: u64, mtime_ns: i64, sha256: &str) -> Result<()> {

@@ -35,6 +35,22 @@ pub struct Live {
     pub total: u32,
     pub started: Option<Instant>,
     pub model_title: Option<String>,
+    pub model_error: Option<String>,
+    /// The latest step's preview: a latent-sized PNG, base64.
+    pub preview: Option<String>,
+}
+
+impl Live {
+    /// Seconds left, from the pace so far.
+    pub fn eta_seconds(&self) -> f64 {
+        match self.started {
+            Some(t) if self.step > 0 => {
+                t.elapsed().as_secs_f64() / f64::from(self.step)
+                    * f64::from(self.total.saturating_sub(self.step))
+            }
+            _ => 0.0,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -44,6 +60,8 @@ struct Control {
     skip: bool,
     shutdown: bool,
     wake: bool,
+    /// Load the selected model while idle, so the first job after a switch starts fast.
+    preload: bool,
 }
 
 pub struct Shared {
@@ -51,6 +69,8 @@ pub struct Shared {
     pub events: broadcast::Sender<JobEvent>,
     pub live: Mutex<Live>,
     pub models: RwLock<Vec<ModelEntry>>,
+    /// The checkpoint a client chose (A1111's `sd_model_checkpoint` option).
+    selected: RwLock<Option<String>>,
     control: Mutex<Control>,
     signal: Condvar,
     settings: WorkerSettings,
@@ -70,6 +90,7 @@ impl Worker {
         settings: WorkerSettings,
         store: Arc<Store>,
         models: Vec<ModelEntry>,
+        selected: Option<String>,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&settings.output_dir)?;
         remove_partial_outputs(&settings.output_dir);
@@ -79,6 +100,7 @@ impl Worker {
             events,
             live: Mutex::default(),
             models: RwLock::new(models),
+            selected: RwLock::new(selected),
             control: Mutex::default(),
             signal: Condvar::new(),
             settings,
@@ -133,6 +155,43 @@ impl Worker {
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.shared.events.subscribe()
     }
+
+    /// Makes `entry` the model for requests that name none, and loads it once idle.
+    pub fn select(&self, entry: &ModelEntry) {
+        *self
+            .shared
+            .selected
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(entry.title());
+        lock(&self.shared.control).preload = true;
+        self.shared.wake();
+    }
+
+    /// Replaces the model list after a rescan of the folders.
+    pub fn set_models(&self, models: Vec<ModelEntry>) {
+        *self
+            .shared
+            .models
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = models;
+    }
+
+    pub fn models(&self) -> Vec<ModelEntry> {
+        self.shared
+            .models
+            .read()
+            .map(|m| m.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn live(&self) -> Live {
+        lock(&self.shared.live).clone()
+    }
+
+    /// The model new jobs get when they name none.
+    pub fn current_model(&self) -> Option<ModelEntry> {
+        self.shared.default_model()
+    }
 }
 
 impl Drop for Worker {
@@ -170,6 +229,14 @@ impl Shared {
     }
 
     fn default_model(&self) -> Option<ModelEntry> {
+        let selected = self
+            .selected
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(m) = selected.and_then(|s| self.find_model(&s)) {
+            return Some(m);
+        }
         if let Some(d) = &self.settings.default_model {
             return self.find_model(d);
         }
@@ -214,6 +281,7 @@ fn run(shared: &Shared) {
                     let mut live = lock(&shared.live);
                     *live = Live {
                         model_title: live.model_title.take(),
+                        model_error: live.model_error.take(),
                         ..Live::default()
                     };
                 }
@@ -239,11 +307,17 @@ fn run(shared: &Shared) {
                 }
             }
             Ok(None) => {
+                if std::mem::take(&mut lock(&shared.control).preload) {
+                    if let Some(entry) = shared.default_model() {
+                        let _ = ensure_loaded(shared, &mut loaded, &entry);
+                    }
+                    continue;
+                }
                 let c = lock(&shared.control);
                 let mut c = shared
                     .signal
                     .wait_timeout_while(c, std::time::Duration::from_secs(1), |c| {
-                        !c.wake && !c.shutdown
+                        !c.wake && !c.shutdown && !c.preload
                     })
                     .map(|(g, _)| g)
                     .unwrap_or_else(|p| p.into_inner().0);
@@ -271,6 +345,52 @@ fn run_job(
     }
 }
 
+/// Loads `entry` unless it is the loaded model already.
+fn ensure_loaded<'m>(
+    shared: &Shared,
+    loaded: &'m mut Option<(PathBuf, SdModel)>,
+    entry: &ModelEntry,
+) -> Result<&'m SdModel, String> {
+    if loaded.as_ref().map(|(p, _)| p) != Some(&entry.path) {
+        // Free the old weights first: two checkpoints at once may not fit in memory.
+        *loaded = None;
+        let options = LoadOptions {
+            dtype: shared.settings.dtype,
+            known_hash: entry.sha256.clone(),
+            ..LoadOptions::cpu()
+        };
+        match SdModel::load(&entry.path, &options) {
+            Ok(model) => {
+                *loaded = Some((entry.path.clone(), model));
+                let mut live = lock(&shared.live);
+                live.model_title = Some(entry.title());
+                live.model_error = None;
+            }
+            Err(e) => {
+                let message = format!("cannot load {}: {e}", entry.title());
+                let mut live = lock(&shared.live);
+                live.model_title = None;
+                live.model_error = Some(message.clone());
+                return Err(message);
+            }
+        }
+    }
+    loaded
+        .as_ref()
+        .map(|(_, m)| m)
+        .ok_or_else(|| "model did not load".into())
+}
+
+/// The live preview of a step, or `None` if the latent does not make one.
+fn preview_base64(denoised: &ra_engine::candle::Tensor) -> Option<String> {
+    use base64::Engine as _;
+    let png = ra_engine::preview::latent_to_rgb(denoised)
+        .ok()?
+        .encode(None)
+        .ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(png))
+}
+
 /// Runs every image of a job; `Ok(false)` when cancelled.
 fn generate_all(
     shared: &Shared,
@@ -286,20 +406,7 @@ fn generate_all(
             .default_model()
             .ok_or("no model installed: put a checkpoint in a model folder")?,
     };
-    if loaded.as_ref().map(|(p, _)| p) != Some(&entry.path) {
-        *loaded = None;
-        let options = LoadOptions {
-            dtype: shared.settings.dtype,
-            known_hash: entry.sha256.clone(),
-            ..LoadOptions::cpu()
-        };
-        let model = SdModel::load(&entry.path, &options).map_err(|e| e.to_string())?;
-        *loaded = Some((entry.path.clone(), model));
-        lock(&shared.live).model_title = Some(entry.title());
-    }
-    let Some((_, model)) = loaded.as_ref() else {
-        return Err("model did not load".into());
-    };
+    let model = ensure_loaded(shared, loaded, &entry)?;
     let (sampler, legacy) =
         SamplerName::parse_with_schedule(&req.sampler).map_err(|e| e.to_string())?;
     let schedule_type = req
@@ -341,6 +448,8 @@ fn generate_all(
         total,
         started: Some(started),
         model_title: Some(entry.title()),
+        model_error: None,
+        preview: None,
     };
     // Image i uses seed + i, as A1111's all_seeds; a random seed is drawn once per job.
     let first_seed = if base.seed < 0 {
@@ -355,21 +464,20 @@ fn generate_all(
             ..base.clone()
         };
         let done_before = per_image * i;
-        let mut on_step = |p: ra_engine::Progress| {
-            let step = done_before + p.step;
-            let elapsed = started.elapsed().as_secs_f64();
-            let eta = if step > 0 {
-                elapsed / f64::from(step) * f64::from(total - step)
-            } else {
-                0.0
+        let mut on_step = |p: ra_engine::Progress<'_>| {
+            let preview = preview_base64(p.denoised);
+            let eta = {
+                let mut live = lock(&shared.live);
+                live.step = done_before + p.step;
+                live.preview = preview.clone();
+                live.eta_seconds()
             };
-            lock(&shared.live).step = step;
             shared.send(JobEvent::Progress {
                 id,
-                step,
+                step: done_before + p.step,
                 total,
                 eta_seconds: eta,
-                preview: None,
+                preview,
             });
             let c = lock(&shared.control);
             !(c.cancel || c.skip)

@@ -45,6 +45,7 @@ fn start(data: &Path, extra: &[&str]) -> Daemon {
             "127.0.0.1:0",
             "--data-dir",
             data.to_str().unwrap(),
+            "--no-session-bus",
         ])
         .args(extra)
         .env_remove("RA_API_TOKEN")

@@ -21,7 +21,8 @@ pub struct JobRequest {
     pub height: u32,
     /// Images to make (A1111's `batch_size × n_iter`).
     pub count: u32,
-    /// img2img: the input image as a file the daemon wrote, and the strength.
+    /// img2img: clients send the input image as base64 PNG/JPEG (or a data URL); the
+    /// daemon stores it and keeps the stored file's path here. With the strength.
     pub init_image: Option<String>,
     pub denoising_strength: Option<f64>,
     /// Model title or name; `None` uses the daemon's current model.
@@ -141,6 +142,34 @@ pub enum JobEvent {
 }
 
 impl JobEvent {
+    /// The event that ended `job`, for a watcher that arrives after the end.
+    pub fn from_final(job: &JobInfo) -> Self {
+        let id = job.id;
+        match job.status {
+            JobStatus::Done => Self::Finished {
+                id,
+                outputs: job.outputs.clone(),
+            },
+            JobStatus::Cancelled => Self::Cancelled { id },
+            JobStatus::Queued | JobStatus::Running => Self::Started { id },
+            JobStatus::Failed | JobStatus::Interrupted => Self::Failed {
+                id,
+                error: job
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| job.status.as_str().to_string()),
+            },
+        }
+    }
+
+    /// Whether this is the last event of its job.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Finished { .. } | Self::Failed { .. } | Self::Cancelled { .. }
+        )
+    }
+
     pub fn job_id(&self) -> i64 {
         match self {
             Self::Started { id }

@@ -8,7 +8,8 @@
 //!   the tensors; [`clip`], [`vae`] and candle's UNet are the components.
 //! - [`model`]: loads either layout into an [`SdModel`] with its tokenizer and hash.
 //! - [`schedule`], [`sampler`], [`noise`]: noise levels, solvers and seeded noise.
-//! - [`pipeline`]: txt2img and img2img producing an image plus its infotext.
+//! - [`pipeline`]: txt2img and img2img producing an image plus its infotext;
+//!   [`preview`] turns a step's latent into a thumbnail.
 //! - [`make_model`]: random-weight models in the real layouts, for tests and benchmarks.
 //!
 //! Nothing here is async; the daemon runs it on a worker thread.
@@ -22,6 +23,7 @@ pub mod model;
 pub mod noise;
 pub mod output;
 pub mod pipeline;
+pub mod preview;
 pub mod sampler;
 pub mod schedule;
 pub mod tokenizer;

@@ -112,11 +112,14 @@ impl GenerateRequest {
 
 /// What a step reports to whoever waits for the image.
 #[derive(Debug, Clone, Copy)]
-pub struct Progress {
+pub struct Progress<'a> {
     /// Steps finished, 1-based once the first is done.
     pub step: u32,
     pub total: u32,
     pub started: Instant,
+    /// The model's current guess at the clean latent, for a live preview
+    /// ([`crate::preview::latent_to_rgb`]).
+    pub denoised: &'a Tensor,
 }
 
 /// What generation returns.
@@ -147,7 +150,7 @@ pub fn random_seed() -> u64 {
 pub fn generate(
     model: &SdModel,
     req: &GenerateRequest,
-    on_step: &mut dyn FnMut(Progress) -> bool,
+    on_step: &mut dyn FnMut(Progress<'_>) -> bool,
 ) -> Result<Generated> {
     req.validate()?;
     let seed = if req.seed < 0 {
@@ -239,6 +242,7 @@ pub fn generate(
             step: i as u32 + 1,
             total: run_steps,
             started,
+            denoised: &denoised,
         };
         if !on_step(progress) {
             cancelled = true;

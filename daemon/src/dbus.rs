@@ -1,0 +1,279 @@
+//! The D-Bus face of the daemon: `org.ra_studio.Daemon1` at `/org/ra_studio/Daemon1`
+//! (names and the client proxy in [`ra_wire::dbus`], documented in `docs/DBUS.md`).
+//! Methods are thin shells over [`Service`]; job events become signals.
+//!
+//! Two ways in: the session bus under the well-known name, and a private Unix socket
+//! where each client gets a peer-to-peer connection (what the launcher uses when there
+//! is no session bus, and what the tests use). The socket is created mode 0600, so only
+//! the user who runs the daemon can connect.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use ra_wire::dbus::{BUS_NAME, OBJECT_PATH};
+use ra_wire::JobEvent;
+use tokio::sync::broadcast;
+use zbus::object_server::SignalEmitter;
+use zbus::Connection;
+
+use crate::service::{Service, ServiceError};
+
+/// Errors as D-Bus sees them: `org.ra_studio.Daemon1.Error.<Variant>`. The variant
+/// names are the HTTP API's codes in CamelCase ([`ra_wire::dbus::error_code`] turns
+/// them back).
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "org.ra_studio.Daemon1.Error")]
+pub enum DbusError {
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    InvalidField(String),
+    InvalidJson(String),
+    ImageTooLarge(String),
+    QueueFull(String),
+    NoSuchJob(String),
+    NotCancellable(String),
+    NoSuchModel(String),
+    NoModelInstalled(String),
+    Internal(String),
+}
+
+impl From<ServiceError> for DbusError {
+    fn from(e: ServiceError) -> Self {
+        let m = e.to_string();
+        match e {
+            ServiceError::Invalid { field, .. } => Self::InvalidField(format!("{field}: {m}")),
+            ServiceError::ImageTooLarge { .. } => Self::ImageTooLarge(m),
+            ServiceError::QueueFull(_) => Self::QueueFull(m),
+            ServiceError::NoSuchJob(_) => Self::NoSuchJob(m),
+            ServiceError::NotCancellable(_) => Self::NotCancellable(m),
+            ServiceError::NoSuchModel(_) => Self::NoSuchModel(m),
+            ServiceError::NoModelInstalled(_) => Self::NoModelInstalled(m),
+            ServiceError::SaveInput(_) | ServiceError::Store(_) => Self::Internal(m),
+        }
+    }
+}
+
+/// (zbus's interface macro needs `Result` spelled out in its methods.)
+type Reply<T> = Result<T, DbusError>;
+
+fn to_json<T: serde::Serialize>(v: &T) -> Reply<String> {
+    serde_json::to_string(v).map_err(|e| DbusError::Internal(e.to_string()))
+}
+
+/// Runs blocking service work (SQLite, image decoding) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Reply<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| DbusError::Internal(e.to_string()))?
+        .map_err(DbusError::from)
+}
+
+pub struct DaemonInterface {
+    service: Arc<Service>,
+}
+
+#[zbus::interface(name = "org.ra_studio.Daemon1")]
+impl DaemonInterface {
+    async fn submit(&self, request_json: String) -> Result<i64, DbusError> {
+        let req: ra_wire::JobRequest = serde_json::from_str(&request_json)
+            .map_err(|e| DbusError::InvalidJson(format!("the job request is not valid: {e}")))?;
+        let s = self.service.clone();
+        blocking(move || s.submit(req)).await
+    }
+
+    async fn cancel(&self, id: i64) -> Result<(), DbusError> {
+        let s = self.service.clone();
+        blocking(move || s.cancel(id)).await
+    }
+
+    async fn interrupt(&self) -> i64 {
+        self.service.worker.interrupt().unwrap_or(-1)
+    }
+
+    async fn skip(&self) -> i64 {
+        self.service.worker.skip().unwrap_or(-1)
+    }
+
+    async fn get_job(&self, id: i64) -> Result<String, DbusError> {
+        let s = self.service.clone();
+        to_json(&blocking(move || s.job(id)).await?)
+    }
+
+    async fn list_jobs(&self, before: i64, limit: u32) -> Result<String, DbusError> {
+        let s = self.service.clone();
+        let before = (before > 0).then_some(before);
+        to_json(&blocking(move || s.jobs(before, limit)).await?)
+    }
+
+    async fn list_models(&self) -> Result<String, DbusError> {
+        let models: Vec<_> = self.service.models(None).iter().map(|m| m.info()).collect();
+        to_json(&models)
+    }
+
+    async fn refresh_models(&self) -> Result<u32, DbusError> {
+        let s = self.service.clone();
+        let n = blocking(move || Ok(s.refresh_models())).await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn switch_model(&self, name: String) -> Result<String, DbusError> {
+        let s = self.service.clone();
+        blocking(move || s.switch_model(&name)).await
+    }
+
+    async fn status(&self) -> Result<String, DbusError> {
+        let s = self.service.clone();
+        to_json(&blocking(move || s.status()).await?)
+    }
+
+    #[zbus(signal)]
+    async fn started(emitter: &SignalEmitter<'_>, id: i64) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn progress(
+        emitter: &SignalEmitter<'_>,
+        id: i64,
+        step: u32,
+        total: u32,
+        eta_seconds: f64,
+        preview_png: &[u8],
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn finished(emitter: &SignalEmitter<'_>, id: i64, outputs: Vec<String>) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn failed(emitter: &SignalEmitter<'_>, id: i64, error: &str) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn cancelled(emitter: &SignalEmitter<'_>, id: i64) -> zbus::Result<()>;
+}
+
+/// Sends one job event as its signal.
+async fn emit(e: &SignalEmitter<'_>, event: &JobEvent, output_dir: &Path) -> zbus::Result<()> {
+    match event {
+        JobEvent::Started { id } => DaemonInterface::started(e, *id).await,
+        JobEvent::Progress {
+            id,
+            step,
+            total,
+            eta_seconds,
+            preview,
+        } => {
+            let png = preview
+                .as_deref()
+                .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+                .unwrap_or_default();
+            DaemonInterface::progress(e, *id, *step, *total, *eta_seconds, &png).await
+        }
+        JobEvent::Finished { id, outputs } => {
+            let paths = outputs
+                .iter()
+                .map(|f| output_dir.join(f).display().to_string())
+                .collect();
+            DaemonInterface::finished(e, *id, paths).await
+        }
+        JobEvent::Failed { id, error } => DaemonInterface::failed(e, *id, error).await,
+        JobEvent::Cancelled { id } => DaemonInterface::cancelled(e, *id).await,
+    }
+}
+
+/// Turns worker events into signals on `conn` until either side goes away. A client
+/// that reads slowly loses progress signals (the channel lags), never the worker's time.
+fn forward_events(conn: Connection, service: &Service) {
+    let mut rx = service.worker.subscribe();
+    let output_dir = service.settings.output_dir.clone();
+    tokio::spawn(async move {
+        let Ok(emitter) = SignalEmitter::new(&conn, OBJECT_PATH) else {
+            return;
+        };
+        loop {
+            match rx.recv().await {
+                Ok(event) => {
+                    if emit(&emitter, &event, &output_dir).await.is_err() && conn.is_closed() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
+/// Serves the interface on the session bus under [`BUS_NAME`].
+pub async fn serve_session_bus(service: Arc<Service>) -> zbus::Result<Connection> {
+    let conn = zbus::connection::Builder::session()
+        .name(BUS_NAME)
+        .serve_at(
+            OBJECT_PATH,
+            DaemonInterface {
+                service: service.clone(),
+            },
+        )
+        .build()
+        .await?;
+    forward_events(conn.clone(), &service);
+    Ok(conn)
+}
+
+/// Serves the interface to one peer over `stream` (the server end of a p2p connection).
+pub async fn serve_peer(
+    stream: std::os::unix::net::UnixStream,
+    service: Arc<Service>,
+) -> zbus::Result<Connection> {
+    let conn = zbus::connection::Builder::unix_stream(stream)
+        .server(zbus::Guid::generate())
+        .p2p()
+        .serve_at(
+            OBJECT_PATH,
+            DaemonInterface {
+                service: service.clone(),
+            },
+        )
+        .build()
+        .await?;
+    forward_events(conn.clone(), &service);
+    Ok(conn)
+}
+
+/// Listens on the Unix socket `path` (mode 0600) and serves each client peer-to-peer.
+/// A stale socket file from a crashed daemon is replaced.
+pub async fn serve_socket(path: PathBuf, service: Arc<Service>) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    eprintln!("ra-daemon: D-Bus socket: {e}");
+                    continue;
+                }
+            };
+            let service = service.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = stream.into_std() else {
+                    return;
+                };
+                match serve_peer(stream, service).await {
+                    // The connection lives in its own tasks; keep a handle until it closes.
+                    Ok(conn) => conn.closed().await,
+                    Err(e) => eprintln!("ra-daemon: a D-Bus client failed to connect: {e}"),
+                }
+            });
+        }
+    });
+    Ok(())
+}

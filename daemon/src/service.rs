@@ -1,0 +1,328 @@
+//! What the daemon does for a client, whichever way the client reaches it. The HTTP
+//! handlers and the D-Bus interface are thin shells over [`Service`]: a job submitted
+//! over either is validated, stored and reported the same way, and both report errors
+//! as a [`ServiceError`] whose [`code`](ServiceError::code) clients can rely on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use ra_wire::{DaemonStatus, JobInfo, JobRequest, ModelKind, SamplerName, ScheduleType};
+
+use crate::models::{self, ModelEntry};
+use crate::store::StoreError;
+use crate::worker::Worker;
+
+/// The store key for A1111's `sd_model_checkpoint` option.
+pub const SELECTED_MODEL_KEY: &str = "sd_model_checkpoint";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A request field is out of range or unreadable; `field` uses RA's field names.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("the input image is {width}x{height}; the limit is {limit} pixels a side")]
+    ImageTooLarge { width: u32, height: u32, limit: u32 },
+    #[error("the queue is full ({0} jobs wait); retry later")]
+    QueueFull(u32),
+    #[error("no job {0}")]
+    NoSuchJob(i64),
+    #[error("job {0} is not queued or running")]
+    NotCancellable(i64),
+    #[error("no checkpoint named '{0}'; list the installed ones with /sdapi/v1/sd-models")]
+    NoSuchModel(String),
+    #[error("no checkpoint is installed: put a .safetensors checkpoint (or a diffusers folder) in {0}, or start the daemon with --models-dir pointing at an A1111 or ComfyUI install")]
+    NoModelInstalled(String),
+    #[error("cannot save the input image: {0}")]
+    SaveInput(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Stable, machine-readable: the launcher translates these.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "invalid_field",
+            Self::ImageTooLarge { .. } => "image_too_large",
+            Self::QueueFull(_) => "queue_full",
+            Self::NoSuchJob(_) => "no_such_job",
+            Self::NotCancellable(_) => "not_cancellable",
+            Self::NoSuchModel(_) => "no_such_model",
+            Self::NoModelInstalled(_) => "no_model_installed",
+            Self::SaveInput(_) | Self::Store(_) => "internal",
+        }
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Limits and places a [`Service`] works with.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub input_dir: PathBuf,
+    pub output_dir: PathBuf,
+    pub models_dirs: Vec<PathBuf>,
+    pub queue_limit: u32,
+    pub max_image_side: u32,
+}
+
+pub struct Service {
+    pub worker: Arc<Worker>,
+    pub settings: ServiceSettings,
+}
+
+/// Largest number of images one job may ask for.
+pub const MAX_COUNT: u32 = 64;
+/// Largest step count one image may ask for.
+pub const MAX_STEPS: u32 = 1000;
+
+impl Service {
+    pub fn new(worker: Arc<Worker>, settings: ServiceSettings) -> Self {
+        Self { worker, settings }
+    }
+
+    /// Validates and queues a job. A client's `init_image` is base64 (or a data URL);
+    /// it is decoded, checked and stored under the inputs folder before the job exists,
+    /// so a queued job never points at a missing or unreadable image.
+    pub fn submit(&self, mut req: JobRequest) -> Result<i64> {
+        validate(&req)?;
+        match &req.model {
+            Some(model) if self.worker.shared.find_model(model).is_none() => {
+                return Err(ServiceError::NoSuchModel(model.clone()))
+            }
+            None if self.worker.current_model().is_none() => {
+                return Err(ServiceError::NoModelInstalled(self.checkpoint_folder()))
+            }
+            _ => {}
+        }
+        if let Some(data) = req.init_image.take() {
+            req.init_image = Some(self.store_input(&data)?);
+            req.denoising_strength = Some(req.denoising_strength.unwrap_or(0.75));
+        }
+        let limit = self.settings.queue_limit;
+        let submitted = self.worker.submit(&req, limit);
+        match submitted {
+            Ok(Some(id)) => Ok(id),
+            other => {
+                if let Some(path) = &req.init_image {
+                    let _ = std::fs::remove_file(path);
+                }
+                Err(other.err().map_or(ServiceError::QueueFull(limit), Into::into))
+            }
+        }
+    }
+
+    /// Where a user should put a checkpoint, for messages.
+    pub fn checkpoint_folder(&self) -> String {
+        self.settings
+            .models_dirs
+            .first()
+            .map(|d| d.join("Stable-diffusion").display().to_string())
+            .unwrap_or_else(|| "a model folder".into())
+    }
+
+    fn store_input(&self, data: &str) -> Result<String> {
+        let b64 = data.split_once(";base64,").map_or(data, |(_, d)| d);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| {
+                ServiceError::invalid(
+                    "init_image",
+                    format!("the init image is not valid base64: {e}"),
+                )
+            })?;
+        let image = ra_engine::pipeline::load_image(&bytes)
+            .map_err(|e| ServiceError::invalid("init_image", e.to_string()))?;
+        let limit = self.settings.max_image_side;
+        if image.width > limit || image.height > limit {
+            return Err(ServiceError::ImageTooLarge {
+                width: image.width,
+                height: image.height,
+                limit,
+            });
+        }
+        std::fs::create_dir_all(&self.settings.input_dir)
+            .map_err(|e| ServiceError::SaveInput(e.to_string()))?;
+        let path = self.settings.input_dir.join(format!(
+            "{}-{}.png",
+            std::process::id(),
+            ra_engine::pipeline::random_seed()
+        ));
+        let png = image
+            .encode(None)
+            .map_err(|e| ServiceError::invalid("init_image", e.to_string()))?;
+        ra_engine::output::write_atomic(&path, &png)
+            .map_err(|e| ServiceError::SaveInput(e.to_string()))?;
+        Ok(path.display().to_string())
+    }
+
+    pub fn cancel(&self, id: i64) -> Result<()> {
+        if self.worker.cancel(id)? {
+            Ok(())
+        } else if self.worker.shared.store.get(id)?.is_none() {
+            Err(ServiceError::NoSuchJob(id))
+        } else {
+            Err(ServiceError::NotCancellable(id))
+        }
+    }
+
+    pub fn job(&self, id: i64) -> Result<JobInfo> {
+        self.worker
+            .shared
+            .store
+            .get(id)?
+            .ok_or(ServiceError::NoSuchJob(id))
+    }
+
+    /// History, newest first: `limit` jobs older than `before` (all when `None`).
+    pub fn jobs(&self, before: Option<i64>, limit: u32) -> Result<Vec<JobInfo>> {
+        Ok(self.worker.shared.store.list(before, limit.min(500))?)
+    }
+
+    pub fn models(&self, kind: Option<ModelKind>) -> Vec<ModelEntry> {
+        let mut all = self.worker.models();
+        all.retain(|m| kind.is_none_or(|k| m.kind == k));
+        all
+    }
+
+    /// Scans the model folders again; blocking (it may hash new files).
+    pub fn refresh_models(&self) -> usize {
+        let found = models::scan(&self.settings.models_dirs, &self.worker.shared.store);
+        let n = found.len();
+        self.worker.set_models(found);
+        n
+    }
+
+    /// Makes `name` the checkpoint for requests that name none, and remembers the
+    /// choice across restarts. Returns the checkpoint's title.
+    pub fn switch_model(&self, name: &str) -> Result<String> {
+        let entry = self
+            .worker
+            .shared
+            .find_model(name)
+            .ok_or_else(|| ServiceError::NoSuchModel(name.to_string()))?;
+        let title = entry.title();
+        self.worker
+            .shared
+            .store
+            .set_setting(SELECTED_MODEL_KEY, &title)?;
+        self.worker.select(&entry);
+        Ok(title)
+    }
+
+    pub fn status(&self) -> Result<DaemonStatus> {
+        let live = self.worker.live();
+        Ok(DaemonStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            job: live.job,
+            step: live.step,
+            total: live.total,
+            eta_seconds: live.eta_seconds(),
+            queued: self.worker.shared.store.queued_count()?,
+            model: live
+                .model_title
+                .clone()
+                .or_else(|| self.worker.current_model().map(|m| m.title())),
+            model_error: live.model_error,
+            preview: live.preview,
+        })
+    }
+}
+
+/// Checks every field a client may get wrong, naming it in RA's terms.
+pub fn validate(req: &JobRequest) -> Result<()> {
+    let (_, legacy) = SamplerName::parse_with_schedule(&req.sampler)
+        .map_err(|e| ServiceError::invalid("sampler", e.to_string()))?;
+    if legacy.is_none() {
+        req.schedule_type
+            .parse::<ScheduleType>()
+            .map_err(|e| ServiceError::invalid("schedule_type", e.to_string()))?;
+    }
+    let max = ra_engine::pipeline::MAX_SIDE;
+    for (field, v) in [("width", req.width), ("height", req.height)] {
+        if v == 0 || v % 8 != 0 || v > max {
+            return Err(ServiceError::invalid(
+                field,
+                format!("{field} must be a multiple of 8 between 8 and {max}, not {v}"),
+            ));
+        }
+    }
+    if req.steps == 0 || req.steps > MAX_STEPS {
+        return Err(ServiceError::invalid(
+            "steps",
+            format!("steps must be between 1 and {MAX_STEPS}"),
+        ));
+    }
+    if !(0.0..=100.0).contains(&req.cfg_scale) {
+        return Err(ServiceError::invalid(
+            "cfg_scale",
+            "cfg_scale must be between 0 and 100",
+        ));
+    }
+    if req.seed < -1 || req.seed > i64::from(u32::MAX) {
+        return Err(ServiceError::invalid(
+            "seed",
+            "seed must be -1 (random) or between 0 and 4294967295",
+        ));
+    }
+    if req.count == 0 || req.count > MAX_COUNT {
+        return Err(ServiceError::invalid(
+            "count",
+            format!("count must be between 1 and {MAX_COUNT}"),
+        ));
+    }
+    if let Some(s) = req.denoising_strength {
+        if !(0.0..=1.0).contains(&s) {
+            return Err(ServiceError::invalid(
+                "denoising_strength",
+                "denoising_strength must be between 0 and 1",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let ok = JobRequest::default();
+        assert!(validate(&ok).is_ok());
+        let cases: [(&str, JobRequest); 8] = [
+            ("sampler", JobRequest { sampler: "Nope".into(), ..ok.clone() }),
+            ("schedule_type", JobRequest { schedule_type: "Weird".into(), ..ok.clone() }),
+            ("width", JobRequest { width: 513, ..ok.clone() }),
+            ("height", JobRequest { height: 0, ..ok.clone() }),
+            ("steps", JobRequest { steps: 0, ..ok.clone() }),
+            ("cfg_scale", JobRequest { cfg_scale: -1.0, ..ok.clone() }),
+            ("seed", JobRequest { seed: -2, ..ok.clone() }),
+            ("count", JobRequest { count: 65, ..ok.clone() }),
+        ];
+        for (field, req) in cases {
+            match validate(&req) {
+                Err(ServiceError::Invalid { field: f, message }) => {
+                    assert_eq!(f, field, "{message}");
+                    assert!(!message.is_empty());
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        // A1111's legacy names carry their schedule and need no schedule_type.
+        let legacy = JobRequest {
+            sampler: "DPM++ 2M Karras".into(),
+            schedule_type: String::new(),
+            ..ok
+        };
+        assert!(validate(&legacy).is_ok());
+    }
+}

@@ -1,0 +1,182 @@
+//! The D-Bus interface over a real peer-to-peer connection (no bus daemon): a job
+//! submitted over D-Bus runs on the real worker with the tiny model, and the client
+//! sees progress signals with previews and the finished signal with the output path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ra_daemon::service::{Service, ServiceSettings};
+use ra_daemon::store::Store;
+use ra_daemon::worker::{Worker, WorkerSettings};
+use ra_daemon::{dbus, models};
+use ra_engine::make_model::{MakeModel, OutputLayout, Preset};
+use ra_wire::dbus::{error_code, DaemonProxy};
+use ra_wire::{DaemonStatus, JobInfo, JobRequest, JobStatus, ModelInfo};
+
+struct Setup {
+    dir: tempfile::TempDir,
+    service: Arc<Service>,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpts = dir.path().join("models/Stable-diffusion");
+    std::fs::create_dir_all(&ckpts).unwrap();
+    for (name, seed) in [("first", 1), ("second", 2)] {
+        MakeModel {
+            preset: Preset::Tiny,
+            layout: OutputLayout::SingleFile,
+            seed,
+            dtype: ra_engine::candle::DType::F32,
+        }
+        .write(&ckpts.join(format!("{name}.safetensors")))
+        .unwrap();
+    }
+    let roots = vec![dir.path().join("models")];
+    let store = Arc::new(Store::open(&dir.path().join("ra.db")).unwrap());
+    let found = models::scan(&roots, &store);
+    let output_dir = dir.path().join("outputs");
+    let worker = Worker::start(
+        WorkerSettings {
+            output_dir: output_dir.clone(),
+            dtype: ra_engine::candle::DType::F32,
+            default_model: None,
+        },
+        store,
+        found,
+        None,
+    )
+    .unwrap();
+    let service = Arc::new(Service::new(
+        Arc::new(worker),
+        ServiceSettings {
+            input_dir: dir.path().join("inputs"),
+            output_dir,
+            models_dirs: roots,
+            queue_limit: 8,
+            max_image_side: 256,
+        },
+    ));
+    Setup { dir, service }
+}
+
+/// A client proxy on one end of a socket pair whose other end the daemon serves.
+async fn connect(service: Arc<Service>) -> (zbus::Connection, DaemonProxy<'static>) {
+    let (server, client) = std::os::unix::net::UnixStream::pair().unwrap();
+    let serve = tokio::spawn(dbus::serve_peer(server, service));
+    let conn = zbus::connection::Builder::unix_stream(client)
+        .p2p()
+        .build()
+        .await
+        .unwrap();
+    let _server_conn = serve.await.unwrap().unwrap();
+    let proxy = DaemonProxy::new(&conn).await.unwrap();
+    (conn, proxy)
+}
+
+fn tiny_job(steps: u32) -> JobRequest {
+    JobRequest {
+        prompt: "a lighthouse at dusk".into(),
+        steps,
+        width: 64,
+        height: 64,
+        seed: 42,
+        ..JobRequest::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_submitted_over_dbus_reports_progress_and_its_output_path() {
+    let s = setup();
+    let (_conn, proxy) = connect(s.service.clone()).await;
+    let mut progress = proxy.receive_progress().await.unwrap();
+    let mut finished = proxy.receive_finished().await.unwrap();
+
+    let id = proxy
+        .submit(&serde_json::to_string(&tiny_job(3)).unwrap())
+        .await
+        .unwrap();
+
+    let mut steps = Vec::new();
+    while steps.len() < 3 {
+        let signal = tokio::time::timeout(Duration::from_secs(120), progress.next())
+            .await
+            .expect("no progress signal")
+            .unwrap();
+        let args = signal.args().unwrap();
+        assert_eq!((args.id, args.total), (id, 3));
+        // The preview is a real PNG of the latent's size: 64 px / 8.
+        let preview = ra_wire::png_text::decode_rgb(&args.preview_png).unwrap();
+        assert_eq!((preview.width, preview.height), (8, 8));
+        steps.push(args.step);
+    }
+    assert_eq!(steps, vec![1, 2, 3]);
+
+    let signal = tokio::time::timeout(Duration::from_secs(120), finished.next())
+        .await
+        .expect("no finished signal")
+        .unwrap();
+    let args = signal.args().unwrap();
+    assert_eq!(args.id, id);
+    assert_eq!(args.outputs.len(), 1);
+    let path = std::path::Path::new(&args.outputs[0]);
+    assert!(path.starts_with(s.dir.path().join("outputs")), "{path:?}");
+    let text = ra_wire::png_text::read_parameters(&std::fs::read(path).unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(text.starts_with("a lighthouse at dusk\n"), "{text}");
+    assert!(text.contains("Seed: 42"), "{text}");
+
+    let job: JobInfo = serde_json::from_str(&proxy.get_job(id).await.unwrap()).unwrap();
+    assert_eq!(job.status, JobStatus::Done);
+    let history: Vec<JobInfo> = serde_json::from_str(&proxy.list_jobs(0, 10).await.unwrap()).unwrap();
+    assert_eq!(history.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_status_and_refusals_over_dbus() {
+    let s = setup();
+    let (_conn, proxy) = connect(s.service.clone()).await;
+
+    let models: Vec<ModelInfo> = serde_json::from_str(&proxy.list_models().await.unwrap()).unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, vec!["first", "second"]);
+    let title = proxy.switch_model("second").await.unwrap();
+    assert_eq!(title, models[1].title);
+    let status: DaemonStatus = serde_json::from_str(&proxy.status().await.unwrap()).unwrap();
+    assert_eq!(status.model.as_deref(), Some(title.as_str()));
+    assert_eq!(status.job, None);
+    // The choice survives a restart: it is stored.
+    assert_eq!(
+        s.service.worker.shared.store.setting("sd_model_checkpoint").unwrap(),
+        Some(title)
+    );
+
+    let refusals: [(zbus::Error, &str); 5] = [
+        (proxy.switch_model("nope").await.unwrap_err(), "no_such_model"),
+        (proxy.submit("{not json").await.unwrap_err(), "invalid_json"),
+        (
+            proxy
+                .submit(&serde_json::to_string(&JobRequest { width: 65, ..tiny_job(1) }).unwrap())
+                .await
+                .unwrap_err(),
+            "invalid_field",
+        ),
+        (proxy.cancel(999).await.unwrap_err(), "no_such_job"),
+        (proxy.get_job(999).await.unwrap_err(), "no_such_job"),
+    ];
+    for (err, code) in refusals {
+        assert_eq!(error_code(&err).as_deref(), Some(code), "{err}");
+        // The message is for people: it says what is wrong.
+        assert!(err.to_string().len() > 20, "{err}");
+    }
+    let err = proxy
+        .submit(&serde_json::to_string(&JobRequest { width: 65, ..tiny_job(1) }).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("width"), "{err}");
+    // Nothing was queued by the refused calls.
+    assert!(s.service.jobs(None, 10).unwrap().is_empty());
+    assert_eq!(proxy.interrupt().await.unwrap(), -1);
+}
