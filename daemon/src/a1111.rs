@@ -14,7 +14,7 @@ use ra_wire::{Infotext, JobRequest, JobStatus, ModelKind, SamplerName, ScheduleT
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::http::{parse_body, ApiError, Shared};
+use crate::http::{parse_body, submit_blocking, ApiError, Shared};
 
 pub fn routes() -> Router<Shared> {
     Router::new()
@@ -186,11 +186,9 @@ async fn generate(s: Shared, body: Bytes, img2img: bool) -> Result<Json<Value>, 
             "img2img needs at least one init image (base64 or data URL)",
         ));
     }
-    let service = s.service.clone();
-    let submitted = tokio::task::spawn_blocking(move || service.submit(job))
+    let id = submit_blocking(&s, job)
         .await
-        .map_err(ApiError::internal)?;
-    let id = submitted.map_err(|e| ApiError::from(e).rename_field(&FIELD_NAMES))?;
+        .map_err(|e| ApiError::from(e).rename_field(&FIELD_NAMES))?;
     let done = wait_for(&s, id).await?;
     match done.status {
         JobStatus::Done => {}
@@ -349,7 +347,10 @@ async fn set_options(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>
     let options: Map<String, Value> = parse_body(&body)?;
     if let Some(v) = options.get("sd_model_checkpoint") {
         let name = v.as_str().ok_or_else(|| {
-            ApiError::field("sd_model_checkpoint", "sd_model_checkpoint must be a string")
+            ApiError::field(
+                "sd_model_checkpoint",
+                "sd_model_checkpoint must be a string",
+            )
         })?;
         s.service
             .switch_model(name)
@@ -449,7 +450,10 @@ async fn png_info(body: Bytes) -> Result<Json<Value>, ApiError> {
     let mut parameters = Map::new();
     if let Ok(info) = Infotext::parse(&text) {
         parameters.insert("Prompt".into(), info.prompt.clone().into());
-        parameters.insert("Negative prompt".into(), info.negative_prompt.clone().into());
+        parameters.insert(
+            "Negative prompt".into(),
+            info.negative_prompt.clone().into(),
+        );
         for (k, v) in &info.params {
             // A1111 splits sizes into `<key>-1` and `<key>-2`.
             match v.split_once('x').filter(|_| k.starts_with("Size")) {

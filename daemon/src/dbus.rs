@@ -50,7 +50,9 @@ impl From<ServiceError> for DbusError {
             ServiceError::NotCancellable(_) => Self::NotCancellable(m),
             ServiceError::NoSuchModel(_) => Self::NoSuchModel(m),
             ServiceError::NoModelInstalled(_) => Self::NoModelInstalled(m),
-            ServiceError::SaveInput(_) | ServiceError::Store(_) => Self::Internal(m),
+            ServiceError::SaveInput(_) | ServiceError::Store(_) | ServiceError::Internal(_) => {
+                Self::Internal(m)
+            }
         }
     }
 }
@@ -144,7 +146,11 @@ impl DaemonInterface {
     ) -> zbus::Result<()>;
 
     #[zbus(signal)]
-    async fn finished(emitter: &SignalEmitter<'_>, id: i64, outputs: Vec<String>) -> zbus::Result<()>;
+    async fn finished(
+        emitter: &SignalEmitter<'_>,
+        id: i64,
+        outputs: Vec<String>,
+    ) -> zbus::Result<()>;
 
     #[zbus(signal)]
     async fn failed(emitter: &SignalEmitter<'_>, id: i64, error: &str) -> zbus::Result<()>;

@@ -74,20 +74,29 @@ impl ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
+        let field = match &e {
+            ServiceError::Invalid { field, .. } => Some(field.clone()),
+            ServiceError::NoSuchModel(_) => Some("model".to_string()),
+            _ => None,
+        };
         let status = match &e {
-            ServiceError::Invalid { field, .. } => return Self::field(field, e.to_string()),
-            ServiceError::NoSuchModel(_) => return Self::field("model", e.to_string()),
+            ServiceError::Invalid { .. } | ServiceError::NoSuchModel(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ServiceError::ImageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::QueueFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::NoSuchJob(_) => StatusCode::NOT_FOUND,
             ServiceError::NotCancellable(_) | ServiceError::NoModelInstalled(_) => {
                 StatusCode::CONFLICT
             }
-            ServiceError::SaveInput(_) | ServiceError::Store(_) => {
+            ServiceError::SaveInput(_) | ServiceError::Store(_) | ServiceError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        Self::new(status, e.code(), e.to_string())
+        Self {
+            field,
+            ..Self::new(status, e.code(), e.to_string())
+        }
     }
 }
 
@@ -138,7 +147,10 @@ pub fn router(state: Shared, max_body: usize) -> Router {
     Router::new()
         .merge(crate::a1111::routes())
         .route("/ra/v1/status", get(status))
-        .route("/ra/v1/jobs", axum::routing::post(submit_job).get(list_jobs))
+        .route(
+            "/ra/v1/jobs",
+            axum::routing::post(submit_job).get(list_jobs),
+        )
         .route("/ra/v1/jobs/{id}", get(get_job).delete(cancel_job))
         .route("/ra/v1/jobs/{id}/events", get(job_events))
         .route("/ra/v1/events", get(all_events))
@@ -167,7 +179,11 @@ async fn openapi() -> Json<Value> {
 /// Rewrites axum's plain-text "length limit exceeded" into our JSON error.
 async fn json_413(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
-    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    let ours = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !ours {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
@@ -228,8 +244,16 @@ async fn submit_job(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let job: JobRequest = parse_body(&body)?;
-    let id = s.service.submit(job)?;
+    let id = submit_blocking(&s, job).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"id": id}))))
+}
+
+/// Submits off the async threads: an img2img job decodes and stores its image first.
+pub(crate) async fn submit_blocking(s: &Shared, job: JobRequest) -> Result<i64, ServiceError> {
+    let service = s.service.clone();
+    tokio::task::spawn_blocking(move || service.submit(job))
+        .await
+        .unwrap_or_else(|e| Err(ServiceError::Internal(e.to_string())))
 }
 
 async fn get_job(

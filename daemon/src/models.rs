@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-pub use ra_wire::ModelKind;
 use ra_wire::ModelInfo;
+pub use ra_wire::ModelKind;
 use serde::Serialize;
 
 use crate::store::Store;

@@ -37,6 +37,8 @@ pub enum ServiceError {
     SaveInput(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ServiceError {
@@ -57,7 +59,7 @@ impl ServiceError {
             Self::NotCancellable(_) => "not_cancellable",
             Self::NoSuchModel(_) => "no_such_model",
             Self::NoModelInstalled(_) => "no_model_installed",
-            Self::SaveInput(_) | Self::Store(_) => "internal",
+            Self::SaveInput(_) | Self::Store(_) | Self::Internal(_) => "internal",
         }
     }
 }
@@ -115,7 +117,9 @@ impl Service {
                 if let Some(path) = &req.init_image {
                     let _ = std::fs::remove_file(path);
                 }
-                Err(other.err().map_or(ServiceError::QueueFull(limit), Into::into))
+                Err(other
+                    .err()
+                    .map_or(ServiceError::QueueFull(limit), Into::into))
             }
         }
     }
@@ -299,14 +303,62 @@ mod tests {
         let ok = JobRequest::default();
         assert!(validate(&ok).is_ok());
         let cases: [(&str, JobRequest); 8] = [
-            ("sampler", JobRequest { sampler: "Nope".into(), ..ok.clone() }),
-            ("schedule_type", JobRequest { schedule_type: "Weird".into(), ..ok.clone() }),
-            ("width", JobRequest { width: 513, ..ok.clone() }),
-            ("height", JobRequest { height: 0, ..ok.clone() }),
-            ("steps", JobRequest { steps: 0, ..ok.clone() }),
-            ("cfg_scale", JobRequest { cfg_scale: -1.0, ..ok.clone() }),
-            ("seed", JobRequest { seed: -2, ..ok.clone() }),
-            ("count", JobRequest { count: 65, ..ok.clone() }),
+            (
+                "sampler",
+                JobRequest {
+                    sampler: "Nope".into(),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "schedule_type",
+                JobRequest {
+                    schedule_type: "Weird".into(),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "width",
+                JobRequest {
+                    width: 513,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "height",
+                JobRequest {
+                    height: 0,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "steps",
+                JobRequest {
+                    steps: 0,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "cfg_scale",
+                JobRequest {
+                    cfg_scale: -1.0,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "seed",
+                JobRequest {
+                    seed: -2,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "count",
+                JobRequest {
+                    count: 65,
+                    ..ok.clone()
+                },
+            ),
         ];
         for (field, req) in cases {
             match validate(&req) {

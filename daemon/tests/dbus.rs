@@ -130,7 +130,8 @@ async fn a_job_submitted_over_dbus_reports_progress_and_its_output_path() {
 
     let job: JobInfo = serde_json::from_str(&proxy.get_job(id).await.unwrap()).unwrap();
     assert_eq!(job.status, JobStatus::Done);
-    let history: Vec<JobInfo> = serde_json::from_str(&proxy.list_jobs(0, 10).await.unwrap()).unwrap();
+    let history: Vec<JobInfo> =
+        serde_json::from_str(&proxy.list_jobs(0, 10).await.unwrap()).unwrap();
     assert_eq!(history.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
 }
 
@@ -149,16 +150,30 @@ async fn models_status_and_refusals_over_dbus() {
     assert_eq!(status.job, None);
     // The choice survives a restart: it is stored.
     assert_eq!(
-        s.service.worker.shared.store.setting("sd_model_checkpoint").unwrap(),
+        s.service
+            .worker
+            .shared
+            .store
+            .setting("sd_model_checkpoint")
+            .unwrap(),
         Some(title)
     );
 
     let refusals: [(zbus::Error, &str); 5] = [
-        (proxy.switch_model("nope").await.unwrap_err(), "no_such_model"),
+        (
+            proxy.switch_model("nope").await.unwrap_err(),
+            "no_such_model",
+        ),
         (proxy.submit("{not json").await.unwrap_err(), "invalid_json"),
         (
             proxy
-                .submit(&serde_json::to_string(&JobRequest { width: 65, ..tiny_job(1) }).unwrap())
+                .submit(
+                    &serde_json::to_string(&JobRequest {
+                        width: 65,
+                        ..tiny_job(1)
+                    })
+                    .unwrap(),
+                )
                 .await
                 .unwrap_err(),
             "invalid_field",
@@ -172,7 +187,13 @@ async fn models_status_and_refusals_over_dbus() {
         assert!(err.to_string().len() > 20, "{err}");
     }
     let err = proxy
-        .submit(&serde_json::to_string(&JobRequest { width: 65, ..tiny_job(1) }).unwrap())
+        .submit(
+            &serde_json::to_string(&JobRequest {
+                width: 65,
+                ..tiny_job(1)
+            })
+            .unwrap(),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("width"), "{err}");

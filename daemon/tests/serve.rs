@@ -355,3 +355,380 @@ fn after_sigkill_every_accepted_job_is_accounted_for() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+fn write_tiny(path: &Path, seed: u64) {
+    ra_engine::make_model::MakeModel {
+        preset: ra_engine::make_model::Preset::Tiny,
+        layout: ra_engine::make_model::OutputLayout::SingleFile,
+        seed,
+        dtype: ra_engine::candle::DType::F32,
+    }
+    .write(path)
+    .unwrap();
+}
+
+fn a1111_info(b: &[u8]) -> Value {
+    serde_json::from_str(json_of(b)["info"].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn options_switch_the_model_and_the_choice_survives_a_restart() {
+    let data = data_dir();
+    let ckpts = data.path().join("models/Stable-diffusion");
+    write_tiny(&ckpts.join("other.safetensors"), 9);
+    let small = json!({"prompt": "p", "steps": 1, "width": 64, "height": 64, "seed": 1});
+    {
+        let d = start(data.path(), &[]);
+        let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/options", None, None);
+        let first = json_of(&b)["sd_model_checkpoint"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(first.starts_with("other.safetensors ["), "{first}");
+        let (st, _, b) = http(
+            &d.addr,
+            "POST",
+            "/sdapi/v1/options",
+            Some(&json!({"sd_model_checkpoint": "tiny", "some_a1111_option": 3})),
+            None,
+        );
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+        let (_, _, b) = http(&d.addr, "POST", "/sdapi/v1/txt2img", Some(&small), None);
+        assert_eq!(a1111_info(&b)["sd_model_name"], "tiny");
+        // A per-request override wins, and does not change the default.
+        let mut over = small.clone();
+        over["override_settings"] = json!({"sd_model_checkpoint": "other"});
+        let (_, _, b) = http(&d.addr, "POST", "/sdapi/v1/txt2img", Some(&over), None);
+        assert_eq!(a1111_info(&b)["sd_model_name"], "other");
+
+        let (st, _, b) = http(
+            &d.addr,
+            "POST",
+            "/sdapi/v1/options",
+            Some(&json!({"sd_model_checkpoint": "missing.safetensors"})),
+            None,
+        );
+        assert_eq!(st, 422);
+        let e = json_of(&b);
+        assert_eq!(
+            e["detail"][0]["loc"],
+            json!(["body", "sd_model_checkpoint"])
+        );
+        assert_eq!(e["code"], "no_such_model");
+
+        // A new file appears after a refresh.
+        write_tiny(&ckpts.join("new.safetensors"), 3);
+        let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/sd-models", None, None);
+        assert_eq!(json_of(&b).as_array().unwrap().len(), 2);
+        let (st, _, _) = http(&d.addr, "POST", "/sdapi/v1/refresh-checkpoints", None, None);
+        assert_eq!(st, 200);
+        let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/sd-models", None, None);
+        assert_eq!(json_of(&b).as_array().unwrap().len(), 3);
+    }
+    let d = start(data.path(), &[]);
+    let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/options", None, None);
+    assert!(json_of(&b)["sd_model_checkpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("tiny.safetensors ["));
+}
+
+/// Sends a GET and reads only the response head (lower-cased), for streams.
+fn open_stream(addr: &str, path: &str) -> (String, BufReader<TcpStream>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(reader.read_line(&mut head).unwrap() > 0, "{head}");
+    }
+    (head.to_lowercase(), reader)
+}
+
+/// Server-sent events: `(event, data)` pairs.
+fn sse_events(body: &[u8]) -> Vec<(String, Value)> {
+    let text = String::from_utf8_lossy(body);
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = Some(v.trim().to_string());
+                }
+                if let Some(v) = line.strip_prefix("data:") {
+                    data = Some(json_of(v.trim().as_bytes()));
+                }
+            }
+            Some((name?, data?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_job_event_stream_carries_progress_with_previews_and_ends_with_the_job() {
+    let data = data_dir();
+    let d = start(data.path(), &[]);
+    // Hold the worker so the watched job is still queued when the stream opens.
+    let blocker = long_job(&d);
+    wait_status(&d, blocker, &["running"]);
+    let (_, _, b) = http(
+        &d.addr,
+        "POST",
+        "/ra/v1/jobs",
+        Some(&json!({"prompt": "watched", "steps": 3, "width": 64, "height": 64, "seed": 3})),
+        None,
+    );
+    let id = json_of(&b)["id"].as_i64().unwrap();
+    // Once its headers arrive, the daemon is watching.
+    let (head, mut reader) = open_stream(&d.addr, &format!("/ra/v1/jobs/{id}/events"));
+    let (st, _, _) = http(
+        &d.addr,
+        "DELETE",
+        &format!("/ra/v1/jobs/{blocker}"),
+        None,
+        None,
+    );
+    assert_eq!(st, 200);
+    let mut raw = Vec::new();
+    reader.read_to_end(&mut raw).unwrap();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(&raw)
+    } else {
+        raw
+    };
+    let events = sse_events(&body);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["started", "progress", "progress", "progress", "finished"]
+    );
+    for (_, e) in &events[1..4] {
+        assert_eq!(e["id"], id);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(e["preview"].as_str().unwrap())
+            .unwrap();
+        let preview = ra_wire::png_text::decode_rgb(&png).unwrap();
+        assert_eq!((preview.width, preview.height), (8, 8));
+    }
+    let file = events[4].1["outputs"][0].as_str().unwrap().to_string();
+    assert!(data.path().join("outputs").join(file).is_file());
+    // A watcher arriving after the end gets the end at once.
+    let (_, _, body) = http(
+        &d.addr,
+        "GET",
+        &format!("/ra/v1/jobs/{id}/events"),
+        None,
+        None,
+    );
+    let late = sse_events(&body);
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].0, "finished");
+}
+
+#[test]
+fn every_documented_route_is_served() {
+    let data = data_dir();
+    let d = start(data.path(), &[]);
+    let (st, _, b) = http(&d.addr, "GET", "/openapi.json", None, None);
+    assert_eq!(st, 200);
+    let doc = json_of(&b);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 20);
+    for (path, ops) in paths {
+        let concrete = path.replace("{id}", "999999").replace("{file}", "none.png");
+        if path == "/ra/v1/events" {
+            // Never ends: the head is the answer.
+            let (head, _) = open_stream(&d.addr, path);
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            continue;
+        }
+        for method in ops.as_object().unwrap().keys() {
+            // A body that is not JSON: POST routes answer 422 before doing anything.
+            let body = json!("not an object");
+            let body = (method == "post").then_some(&body);
+            let (st, _, b) = http(&d.addr, &method.to_uppercase(), &concrete, body, None);
+            assert_ne!(st, 405, "{method} {path}");
+            let code = serde_json::from_slice::<Value>(&b)
+                .ok()
+                .and_then(|v| v["code"].as_str().map(String::from));
+            assert_ne!(code.as_deref(), Some("no_such_route"), "{method} {path}");
+        }
+    }
+    let (st, _, b) = http(&d.addr, "GET", "/sdapi/v1/nothing-here", None, None);
+    assert_eq!(
+        (st, json_of(&b)["code"].as_str()),
+        (404, Some("no_such_route"))
+    );
+}
+
+/// A safetensors file with one tensor and the given `__metadata__`.
+fn tiny_safetensors(path: &Path, metadata: Value) {
+    let header = json!({
+        "__metadata__": metadata,
+        "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+    })
+    .to_string();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn listings_png_info_and_memory_answer_in_a1111_shape() {
+    let data = data_dir();
+    let models = data.path().join("models");
+    tiny_safetensors(
+        &models.join("Lora/ink.safetensors"),
+        json!({"ss_output_name": "ink"}),
+    );
+    tiny_safetensors(&models.join("embeddings/bad-hands.safetensors"), json!({}));
+    tiny_safetensors(&models.join("ESRGAN/4x-sharp.safetensors"), json!({}));
+    let d = start(data.path(), &[]);
+
+    let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/loras", None, None);
+    let loras = json_of(&b);
+    assert_eq!(loras[0]["name"], "ink");
+    assert_eq!(loras[0]["metadata"]["ss_output_name"], "ink");
+    let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/embeddings", None, None);
+    assert!(json_of(&b)["skipped"]["bad-hands"].is_object());
+    let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/upscalers", None, None);
+    let names: Vec<String> = json_of(&b)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["None", "Lanczos", "Nearest", "4x-sharp"]);
+    let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/memory", None, None);
+    assert!(json_of(&b)["ram"]["total"].as_u64().unwrap() > 0);
+
+    let (_, _, b) = http(
+        &d.addr,
+        "POST",
+        "/sdapi/v1/txt2img",
+        Some(&json!({"prompt": "red, blue", "steps": 2, "width": 64, "height": 72, "seed": 8})),
+        None,
+    );
+    let image = json_of(&b)["images"][0].as_str().unwrap().to_string();
+    let (st, _, b) = http(
+        &d.addr,
+        "POST",
+        "/sdapi/v1/png-info",
+        Some(&json!({"image": image})),
+        None,
+    );
+    assert_eq!(st, 200);
+    let info = json_of(&b);
+    assert!(info["info"].as_str().unwrap().starts_with("red, blue\n"));
+    assert_eq!(info["items"]["parameters"], info["info"]);
+    let p = &info["parameters"];
+    assert_eq!(
+        (&p["Prompt"], &p["Steps"], &p["Seed"]),
+        (&json!("red, blue"), &json!("2"), &json!("8"))
+    );
+    assert_eq!((&p["Size-1"], &p["Size-2"]), (&json!("64"), &json!("72")));
+
+    for (body, why) in [
+        (json!({"image": "%%%"}), "base64"),
+        (
+            json!({"image": base64::engine::general_purpose::STANDARD.encode(b"GIF89a")}),
+            "PNG",
+        ),
+    ] {
+        let (st, _, b) = http(&d.addr, "POST", "/sdapi/v1/png-info", Some(&body), None);
+        assert_eq!(st, 422);
+        let e = json_of(&b);
+        assert_eq!(e["detail"][0]["loc"], json!(["body", "image"]));
+        assert!(e["error"].as_str().unwrap().contains(why), "{e}");
+    }
+}
+
+#[test]
+fn oversized_bodies_and_images_get_413_and_leave_nothing_behind() {
+    let data = data_dir();
+    let config = data.path().join("daemon.toml");
+    std::fs::write(&config, "max_body_mib = 1\nmax_image_side = 64\n").unwrap();
+    let d = start(data.path(), &["--config", config.to_str().unwrap()]);
+    let huge = json!({"prompt": "x".repeat(2 << 20)});
+    let (st, _, b) = http(&d.addr, "POST", "/sdapi/v1/txt2img", Some(&huge), None);
+    assert_eq!(st, 413);
+    let e = json_of(&b);
+    assert_eq!(e["code"], "too_large");
+    assert!(e["error"].as_str().unwrap().contains("max_body_mib"), "{e}");
+
+    let big = ra_wire::PngImage::new(128, 96, vec![7; 128 * 96 * 3]).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(big.encode(None).unwrap());
+    for (path, body) in [
+        (
+            "/sdapi/v1/img2img",
+            json!({"init_images": [b64], "width": 64, "height": 64}),
+        ),
+        (
+            "/ra/v1/jobs",
+            json!({"init_image": b64, "width": 64, "height": 64}),
+        ),
+    ] {
+        let (st, _, b) = http(&d.addr, "POST", path, Some(&body), None);
+        assert_eq!(st, 413, "{path}");
+        let e = json_of(&b);
+        assert_eq!(e["code"], "image_too_large");
+        assert!(e["error"].as_str().unwrap().contains("128x96"), "{e}");
+    }
+    let inputs = data.path().join("inputs");
+    assert!(!inputs.exists() || std::fs::read_dir(&inputs).unwrap().next().is_none());
+    let (_, _, b) = http(&d.addr, "GET", "/ra/v1/jobs", None, None);
+    assert!(json_of(&b)["jobs"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn without_a_checkpoint_requests_say_where_to_put_one() {
+    let data = tempfile::tempdir().unwrap();
+    let d = start(data.path(), &[]);
+    let (st, _, b) = http(
+        &d.addr,
+        "POST",
+        "/sdapi/v1/txt2img",
+        Some(&json!({"prompt": "x"})),
+        None,
+    );
+    assert_eq!(st, 409);
+    let e = json_of(&b);
+    assert_eq!(e["code"], "no_model_installed");
+    assert!(
+        e["error"].as_str().unwrap().contains("Stable-diffusion"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dbus_is_served_on_a_private_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = data_dir();
+    let sock = data.path().join("run/ra.sock");
+    let d = start(data.path(), &["--dbus-socket", sock.to_str().unwrap()]);
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status: ra_wire::DaemonStatus = rt.block_on(async {
+        let stream = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        let conn = zbus::connection::Builder::unix_stream(stream)
+            .p2p()
+            .build()
+            .await
+            .unwrap();
+        let proxy = ra_wire::dbus::DaemonProxy::new(&conn).await.unwrap();
+        serde_json::from_str(&proxy.status().await.unwrap()).unwrap()
+    });
+    assert!(status.model.unwrap().starts_with("tiny.safetensors ["));
+    drop(d);
+}

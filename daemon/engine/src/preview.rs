@@ -30,12 +30,17 @@ pub fn latent_to_rgb(latent: &Tensor) -> Result<PngImage> {
             "a preview needs a 4-channel latent, got {c} channels"
         )));
     }
-    let values = latent.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let values = latent
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
     let plane = h * w;
     let mut rgb = Vec::with_capacity(plane * 3);
     for p in 0..plane {
         for ch in 0..3 {
-            let v: f32 = (0..c).map(|k| values[k * plane + p] * LATENT_RGB[k][ch]).sum();
+            let v: f32 = (0..c)
+                .map(|k| values[k * plane + p] * LATENT_RGB[k][ch])
+                .sum();
             rgb.push(((v + 1.0) * 127.5).clamp(0.0, 255.0).round() as u8);
         }
     }
@@ -65,6 +70,9 @@ mod tests {
     #[test]
     fn refuses_other_channel_counts() {
         let t = Tensor::zeros((1, 3, 2, 2), DType::F32, &Device::Cpu).unwrap();
-        assert!(latent_to_rgb(&t).unwrap_err().to_string().contains("4-channel"));
+        assert!(latent_to_rgb(&t)
+            .unwrap_err()
+            .to_string()
+            .contains("4-channel"));
     }
 }
