@@ -266,7 +266,12 @@ fn credentials_are_required_when_configured() {
     assert_eq!(st, 200);
     assert_eq!(json_of(&b)[1]["name"], "Euler a");
     // Nothing echoes the secret back.
-    for path in ["/sdapi/v1/options", "/ra/v1/status", "/openapi.json", "/sdapi/v1/memory"] {
+    for path in [
+        "/sdapi/v1/options",
+        "/ra/v1/status",
+        "/openapi.json",
+        "/sdapi/v1/memory",
+    ] {
         let (st, _, b) = http(&d.addr, "GET", path, None, Some(&good));
         assert_eq!(st, 200, "{path}");
         assert!(!String::from_utf8_lossy(&b).contains("s3cret"), "{path}");

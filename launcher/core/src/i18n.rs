@@ -14,8 +14,16 @@ pub const LOCALES: [&str; 2] = ["zh-CN", "en-US"];
 
 /// Every `.ftl` file of every locale, as `(locale, file name, text)`.
 pub const SOURCES: [(&str, &str, &str); 2] = [
-    ("zh-CN", "launcher.ftl", include_str!("../../../i18n/zh-CN/launcher.ftl")),
-    ("en-US", "launcher.ftl", include_str!("../../../i18n/en-US/launcher.ftl")),
+    (
+        "zh-CN",
+        "launcher.ftl",
+        include_str!("../../../i18n/zh-CN/launcher.ftl"),
+    ),
+    (
+        "en-US",
+        "launcher.ftl",
+        include_str!("../../../i18n/en-US/launcher.ftl"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -33,10 +41,8 @@ pub enum I18nError {
 /// Picks the shipped locale that best serves `requested` (BCP 47 or POSIX forms such
 /// as `en_US.UTF-8`), defaulting to zh-CN.
 pub fn negotiate(requested: &[&str]) -> &'static str {
-    let available: Vec<fluent_langneg::LanguageIdentifier> = LOCALES
-        .iter()
-        .filter_map(|l| l.parse().ok())
-        .collect();
+    let available: Vec<fluent_langneg::LanguageIdentifier> =
+        LOCALES.iter().filter_map(|l| l.parse().ok()).collect();
     let wanted: Vec<fluent_langneg::LanguageIdentifier> = requested
         .iter()
         .filter_map(|r| {
@@ -88,7 +94,9 @@ pub fn message_ids(source: &str) -> Vec<String> {
             let starts_ok = id.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
             (starts_ok
                 && !l.starts_with([' ', '\t', '#', '.'])
-                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
             .then(|| id.to_string())
         })
         .collect()
@@ -129,7 +137,11 @@ impl Translator {
             .find(|l| **l == locale)
             .copied()
             .ok_or_else(|| I18nError::UnknownLocale(locale.to_string()))?;
-        let other = LOCALES.iter().find(|l| **l != locale).copied().unwrap_or(locale);
+        let other = LOCALES
+            .iter()
+            .find(|l| **l != locale)
+            .copied()
+            .unwrap_or(locale);
         Ok(Self {
             locale,
             primary: bundle(locale)?,
@@ -183,7 +195,9 @@ mod tests {
         let en = Translator::new("en-US").unwrap();
         assert_eq!(en.tr("app-title", &[]), "RA");
         assert_ne!(zh.tr("nav-generate", &[]), en.tr("nav-generate", &[]));
-        assert!(en.tr("daemon-restarting", &[("seconds", "4")]).contains('4'));
+        assert!(en
+            .tr("daemon-restarting", &[("seconds", "4")])
+            .contains('4'));
         assert_eq!(en.tr("no-such-message", &[]), "[no-such-message]");
         assert!(Translator::new("fr-FR").is_err());
     }

@@ -101,7 +101,9 @@ pub fn parse(id: &str, text: &str, dir: Option<&Path>, path: &str) -> Result<Ski
     };
     let file: SkinFile = toml::from_str(text).map_err(|e| invalid(e.message().to_string()))?;
     if file.name.is_empty() {
-        return Err(invalid("[name] needs at least one locale, e.g. zh-CN = \"…\"".into()));
+        return Err(invalid(
+            "[name] needs at least one locale, e.g. zh-CN = \"…\"".into(),
+        ));
     }
     let p = &file.palette;
     for (key, value) in [
@@ -127,12 +129,16 @@ pub fn parse(id: &str, text: &str, dir: Option<&Path>, path: &str) -> Result<Ski
         )));
     }
     if file.radii.small > 32 || file.radii.large > 64 {
-        return Err(invalid("radii are too large; use at most 32 (small) and 64 (large)".into()));
+        return Err(invalid(
+            "radii are too large; use at most 32 (small) and 64 (large)".into(),
+        ));
     }
     let background = match (&file.background, dir) {
         (None, _) => None,
         (Some(_), None) => {
-            return Err(invalid("a built-in skin cannot name a background file".into()))
+            return Err(invalid(
+                "a built-in skin cannot name a background file".into(),
+            ))
         }
         (Some(name), Some(dir)) => {
             let rel = Path::new(name);
@@ -190,7 +196,10 @@ pub fn default_skin() -> Skin {
             family: "Noto Sans CJK SC".into(),
             size: 14,
         },
-        radii: Radii { small: 4, large: 10 },
+        radii: Radii {
+            small: 4,
+            large: 10,
+        },
         background: None,
     })
 }
@@ -246,7 +255,10 @@ mod tests {
             }
         }
         assert_eq!(default_skin().id, "light");
-        assert_ne!(built_in("dark").unwrap().palette.window, default_skin().palette.window);
+        assert_ne!(
+            built_in("dark").unwrap().palette.window,
+            default_skin().palette.window
+        );
     }
 
     #[test]
@@ -265,7 +277,10 @@ mod tests {
         let cases = [
             ("[name]\nen-US = \"x\"\n", "palette"),
             (&BUILT_IN[0].1.replace("\"#", "\"no"), "not a colour"),
-            (&("background = \"../../etc/passwd\"\n".to_string() + BUILT_IN[0].1), "inside the skin folder"),
+            (
+                &("background = \"../../etc/passwd\"\n".to_string() + BUILT_IN[0].1),
+                "inside the skin folder",
+            ),
             (&("surprise = 1\n".to_string() + BUILT_IN[0].1), "surprise"),
         ];
         for (i, (text, why)) in cases.iter().enumerate() {
@@ -278,6 +293,9 @@ mod tests {
             assert!(err.contains(why) && err.contains("skin.toml"), "{err}");
         }
         let (skin, err) = load_or_default("missing", Some(dir.path()));
-        assert_eq!((skin.id.as_str(), err.unwrap().to_string()), ("light", "no skin named 'missing'".into()));
+        assert_eq!(
+            (skin.id.as_str(), err.unwrap().to_string()),
+            ("light", "no skin named 'missing'".into())
+        );
     }
 }

@@ -25,7 +25,9 @@ pub enum SupervisorError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DaemonState {
     Starting,
-    Running { pid: Option<u32> },
+    Running {
+        pid: Option<u32>,
+    },
     /// It stopped unexpectedly; the next start is `delay` away.
     Restarting {
         attempt: u32,
@@ -331,6 +333,9 @@ mod tests {
         std::env::set_var("RA_DAEMON", "/nonexistent/ra-daemon");
         let err = find_daemon().unwrap_err().to_string();
         std::env::remove_var("RA_DAEMON");
-        assert!(err.contains("/nonexistent/ra-daemon") && err.contains("RA_DAEMON"), "{err}");
+        assert!(
+            err.contains("/nonexistent/ra-daemon") && err.contains("RA_DAEMON"),
+            "{err}"
+        );
     }
 }
