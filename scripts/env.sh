@@ -11,10 +11,22 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo (Rust 1.85 or newer) is needed; install it with rustup (https://rustup.rs) and run this again" >&2
   exit 1
 fi
-if ! command -v cc >/dev/null 2>&1; then
-  echo "installing a C compiler (build-essential) for crates that build C code"
+# Debian packages: a C/C++ compiler for crates that build C, Qt 6 with its QML modules
+# for the launcher, CJK fonts so Chinese renders, Xvfb for a window without a display.
+RA_APT_PACKAGES="build-essential pkg-config qt6-base-dev qt6-declarative-dev
+  qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-layouts
+  qml6-module-qtquick-window qml6-module-qtquick-templates qml6-module-qtquick-dialogs
+  qml6-module-qtqml-workerscript qml6-module-qttest qt6-qpa-plugins fonts-noto-cjk
+  xvfb xauth"
+missing=""
+for p in $RA_APT_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "installing Debian packages:$missing"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq build-essential pkg-config
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
 fi
 
 # One target directory outside the clone, so repeated runs and fresh clones reuse builds.

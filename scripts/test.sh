@@ -6,4 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 cargo check --workspace --benches --quiet
+# The launcher's tests drive these two binaries.
+cargo build -p ra-daemon -p ra-launcher --quiet
+# The launcher's window renders on Qt's offscreen platform: no display needed.
+export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
 cargo test --workspace

@@ -1,0 +1,1 @@
+../../qml/Main.qml
