@@ -159,25 +159,18 @@ async fn models_status_and_refusals_over_dbus() {
         Some(title)
     );
 
+    let too_wide = serde_json::to_string(&JobRequest {
+        width: 65,
+        ..tiny_job(1)
+    })
+    .unwrap();
     let refusals: [(zbus::Error, &str); 5] = [
         (
             proxy.switch_model("nope").await.unwrap_err(),
             "no_such_model",
         ),
         (proxy.submit("{not json").await.unwrap_err(), "invalid_json"),
-        (
-            proxy
-                .submit(
-                    &serde_json::to_string(&JobRequest {
-                        width: 65,
-                        ..tiny_job(1)
-                    })
-                    .unwrap(),
-                )
-                .await
-                .unwrap_err(),
-            "invalid_field",
-        ),
+        (proxy.submit(&too_wide).await.unwrap_err(), "invalid_field"),
         (proxy.cancel(999).await.unwrap_err(), "no_such_job"),
         (proxy.get_job(999).await.unwrap_err(), "no_such_job"),
     ];
@@ -186,16 +179,7 @@ async fn models_status_and_refusals_over_dbus() {
         // The message is for people: it says what is wrong.
         assert!(err.to_string().len() > 20, "{err}");
     }
-    let err = proxy
-        .submit(
-            &serde_json::to_string(&JobRequest {
-                width: 65,
-                ..tiny_job(1)
-            })
-            .unwrap(),
-        )
-        .await
-        .unwrap_err();
+    let err = proxy.submit(&too_wide).await.unwrap_err();
     assert!(err.to_string().contains("width"), "{err}");
     // Nothing was queued by the refused calls.
     assert!(s.service.jobs(None, 10).unwrap().is_empty());

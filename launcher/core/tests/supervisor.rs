@@ -2,7 +2,8 @@
 //! connects over the private socket, notices a SIGKILL, restarts it, and the next
 //! generation works. Stopping it ends the daemon; "keep running" leaves it up.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -11,44 +12,18 @@ use ra_launcher_core::supervisor::{Backoff, DaemonOptions, DaemonState, Supervis
 use ra_wire::dbus::DaemonProxy;
 use ra_wire::{DaemonStatus, JobRequest};
 
-/// `ra-daemon` from the same target folder as this test (`cargo test --workspace` and
-/// `scripts/test.sh` build it).
-fn daemon_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("ra-daemon");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo build -p ra-daemon` (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
+use common::{binary, put_tiny_model};
 
 /// A data folder with the tiny model in it.
 fn data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let models = dir.path().join("models/Stable-diffusion");
-    std::fs::create_dir_all(&models).unwrap();
-    let status = Command::new(daemon_binary())
-        .args([
-            "dev",
-            "make-model",
-            "--preset",
-            "tiny",
-            "--layout",
-            "single-file",
-            "--out",
-        ])
-        .arg(models.join("tiny.safetensors"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    put_tiny_model(dir.path());
     dir
 }
 
 fn options(dir: &std::path::Path) -> DaemonOptions {
     DaemonOptions {
-        binary: daemon_binary(),
+        binary: binary("ra-daemon"),
         socket: dir.join("run/daemon.sock"),
         serve_args: vec![
             "--listen".into(),

@@ -2,43 +2,17 @@
 //! offscreen platform: it starts the daemon, shows that it runs, renders Chinese and
 //! English, and logs no QML warning or error.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
-/// A binary from the same target folder as this test. (The launcher's window test lives
-/// here, not in `ra-launcher`: cxx-qt links Qt into every target of that crate, and an
-/// integration test there cannot link the bin's Rust half.)
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo build -p ra-daemon -p ra-launcher` (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
+use common::{binary, put_tiny_model};
 
 #[test]
 fn the_window_starts_the_daemon_and_renders_both_languages_without_qml_warnings() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = binary("ra-daemon");
-    let models = dir.path().join("data/models/Stable-diffusion");
-    std::fs::create_dir_all(&models).unwrap();
-    let made = Command::new(&daemon)
-        .args([
-            "dev",
-            "make-model",
-            "--preset",
-            "tiny",
-            "--layout",
-            "single-file",
-            "--out",
-        ])
-        .arg(models.join("tiny.safetensors"))
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    put_tiny_model(&dir.path().join("data"));
     let shots = dir.path().join("shots");
     let runtime = dir.path().join("run");
     for d in [&shots, &runtime] {
