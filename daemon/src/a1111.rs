@@ -440,9 +440,7 @@ async fn png_info(body: Bytes) -> Result<Json<Value>, ApiError> {
     if data.is_empty() {
         return Ok(Json(json!({"info": "", "items": {}, "parameters": {}})));
     }
-    let b64 = data.split_once(";base64,").map_or(data, |(_, d)| d);
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
+    let bytes = crate::service::decode_base64(data)
         .map_err(|e| ApiError::field("image", format!("image is not valid base64: {e}")))?;
     let text = ra_wire::png_text::read_parameters(&bytes)
         .map_err(|e| ApiError::field("image", format!("image is not a readable PNG: {e}")))?

@@ -211,20 +211,22 @@ fn forward_events(conn: Connection, service: &Service) {
     });
 }
 
-/// Serves the interface on the session bus under [`BUS_NAME`].
-pub async fn serve_session_bus(service: Arc<Service>) -> zbus::Result<Connection> {
-    let conn = zbus::connection::Builder::session()
-        .name(BUS_NAME)
-        .serve_at(
-            OBJECT_PATH,
-            DaemonInterface {
-                service: service.clone(),
-            },
-        )
-        .build()
-        .await?;
+/// Builds `builder` with the interface at [`OBJECT_PATH`] and starts its signals.
+async fn serve_on(
+    builder: zbus::connection::Builder<'_>,
+    service: Arc<Service>,
+) -> zbus::Result<Connection> {
+    let iface = DaemonInterface {
+        service: service.clone(),
+    };
+    let conn = builder.serve_at(OBJECT_PATH, iface).build().await?;
     forward_events(conn.clone(), &service);
     Ok(conn)
+}
+
+/// Serves the interface on the session bus under [`BUS_NAME`].
+pub async fn serve_session_bus(service: Arc<Service>) -> zbus::Result<Connection> {
+    serve_on(zbus::connection::Builder::session().name(BUS_NAME), service).await
 }
 
 /// Serves the interface to one peer over `stream` (the server end of a p2p connection).
@@ -232,30 +234,29 @@ pub async fn serve_peer(
     stream: std::os::unix::net::UnixStream,
     service: Arc<Service>,
 ) -> zbus::Result<Connection> {
-    let conn = zbus::connection::Builder::unix_stream(stream)
+    let builder = zbus::connection::Builder::unix_stream(stream)
         .server(zbus::Guid::generate())
-        .p2p()
-        .serve_at(
-            OBJECT_PATH,
-            DaemonInterface {
-                service: service.clone(),
-            },
-        )
-        .build()
-        .await?;
-    forward_events(conn.clone(), &service);
-    Ok(conn)
+        .p2p();
+    serve_on(builder, service).await
 }
 
 /// Listens on the Unix socket `path` (mode 0600) and serves each client peer-to-peer.
-/// A stale socket file from a crashed daemon is replaced.
+/// A stale socket file from a crashed daemon is replaced; one that a live daemon still
+/// answers on is refused, so a second daemon never steals the first one's clients.
 pub async fn serve_socket(path: PathBuf, service: Arc<Service>) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
+    if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "another ra-daemon is serving it; stop that one or choose another --dbus-socket",
+        ));
+    }
+    if let Err(e) = std::fs::remove_file(&path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(e);
+        }
     }
     let listener = tokio::net::UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;

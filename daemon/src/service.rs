@@ -134,15 +134,12 @@ impl Service {
     }
 
     fn store_input(&self, data: &str) -> Result<String> {
-        let b64 = data.split_once(";base64,").map_or(data, |(_, d)| d);
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|e| {
-                ServiceError::invalid(
-                    "init_image",
-                    format!("the init image is not valid base64: {e}"),
-                )
-            })?;
+        let bytes = decode_base64(data).map_err(|e| {
+            ServiceError::invalid(
+                "init_image",
+                format!("the init image is not valid base64: {e}"),
+            )
+        })?;
         let image = ra_engine::pipeline::load_image(&bytes)
             .map_err(|e| ServiceError::invalid("init_image", e.to_string()))?;
         let limit = self.settings.max_image_side;
@@ -239,6 +236,13 @@ impl Service {
             preview: live.preview,
         })
     }
+}
+
+/// Bytes from base64, bare or as a data URL (`data:image/png;base64,…`), as A1111's
+/// clients send images.
+pub fn decode_base64(data: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    let b64 = data.split_once(";base64,").map_or(data, |(_, d)| d);
+    base64::engine::general_purpose::STANDARD.decode(b64.trim())
 }
 
 /// Checks every field a client may get wrong, naming it in RA's terms.

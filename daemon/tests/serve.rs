@@ -741,5 +741,30 @@ fn dbus_is_served_on_a_private_socket() {
         serde_json::from_str(&proxy.status().await.unwrap()).unwrap()
     });
     assert!(status.model.unwrap().starts_with("tiny.safetensors ["));
+
+    // A second daemon may not take the socket from the first.
+    let other = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ra-daemon"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-session-bus",
+            "--data-dir",
+        ])
+        .arg(other.path())
+        .arg("--dbus-socket")
+        .arg(&sock)
+        .env_remove("RA_API_TOKEN")
+        .env("XDG_CONFIG_HOME", other.path().join("no-config"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another ra-daemon") && err.contains("--dbus-socket"),
+        "{err}"
+    );
+    assert!(sock.exists());
     drop(d);
 }

@@ -227,8 +227,8 @@ async fn supervise(
             let _ = conn.send(Some(c));
             tokio::select! {
                 _ = closed.closed() => {}
-                keep = &mut stop => {
-                    let _ = keep;
+                // Not ours to stop: an adopted daemon keeps running either way.
+                _ = &mut stop => {
                     let _ = state.send(DaemonState::Stopped);
                     return;
                 }
