@@ -23,8 +23,8 @@ pub enum EngineError {
     },
     #[error("cannot tell the model's architecture: {0}")]
     Architecture(String),
-    #[error("tokenizer: {0}")]
-    Tokenizer(String),
+    #[error(transparent)]
+    Tokenizer(#[from] ra_tokenizer::TokenizerError),
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     #[error("image: {0}")]

@@ -26,11 +26,12 @@ pub mod pipeline;
 pub mod preview;
 pub mod sampler;
 pub mod schedule;
-pub mod tokenizer;
 pub mod vae;
 pub mod weights;
 
 pub use candle_core as candle;
+/// CLIP's tokenizer lives in its own crate so the launcher can count tokens without candle.
+pub use ra_tokenizer as tokenizer;
 /// The UNet is candle's diffusers-compatible one.
 pub use candle_transformers::models::stable_diffusion::unet_2d as unet;
 pub use error::{EngineError, Result};

@@ -13,7 +13,12 @@ use std::path::Path;
 use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
-use crate::error::{EngineError, Result};
+/// Why a tokenizer could not be built or could not encode.
+#[derive(Debug, thiserror::Error)]
+#[error("tokenizer: {0}")]
+pub struct TokenizerError(String);
+
+pub type Result<T> = std::result::Result<T, TokenizerError>;
 
 /// The merge list from the `open_clip_torch` wheel (MIT; see `assets/`).
 const BUILTIN_BPE_GZ: &[u8] = include_bytes!("../assets/bpe_simple_vocab_16e6.txt.gz");
@@ -55,7 +60,7 @@ impl ClipTokenizer {
         let mut text = String::new();
         flate2::read::GzDecoder::new(BUILTIN_BPE_GZ)
             .read_to_string(&mut text)
-            .map_err(|e| EngineError::Tokenizer(format!("built-in CLIP vocabulary: {e}")))?;
+            .map_err(|e| TokenizerError(format!("built-in CLIP vocabulary: {e}")))?;
         let merges: Vec<String> = text
             .lines()
             .skip(1)
@@ -105,21 +110,21 @@ impl ClipTokenizer {
         if json_path.is_file() {
             let text = read(&json_path)?;
             let value: Value = serde_json::from_str(&text).map_err(|e| {
-                EngineError::Tokenizer(format!("{} is not valid JSON: {e}", json_path.display()))
+                TokenizerError(format!("{} is not valid JSON: {e}", json_path.display()))
             })?;
             return Self::from_json(&value);
         }
         let vocab_path = dir.join("vocab.json");
         let merges_path = dir.join("merges.txt");
         if !vocab_path.is_file() || !merges_path.is_file() {
-            return Err(EngineError::Tokenizer(format!(
+            return Err(TokenizerError(format!(
                 "{} holds neither tokenizer.json nor vocab.json + merges.txt",
                 dir.display()
             )));
         }
         let vocab: BTreeMap<String, u32> =
             serde_json::from_str(&read(&vocab_path)?).map_err(|e| {
-                EngineError::Tokenizer(format!("{} is not a vocabulary: {e}", vocab_path.display()))
+                TokenizerError(format!("{} is not a vocabulary: {e}", vocab_path.display()))
             })?;
         let merges: Vec<String> = read(&merges_path)?
             .lines()
@@ -131,11 +136,11 @@ impl ClipTokenizer {
 
     fn from_json(value: &Value) -> Result<Self> {
         let inner: Tokenizer = serde_json::from_value(value.clone())
-            .map_err(|e| EngineError::Tokenizer(format!("not a CLIP tokenizer: {e}")))?;
+            .map_err(|e| TokenizerError(format!("not a CLIP tokenizer: {e}")))?;
         let id = |t: &str| {
             inner
                 .token_to_id(t)
-                .ok_or_else(|| EngineError::Tokenizer(format!("tokenizer lacks the {t} token")))
+                .ok_or_else(|| TokenizerError(format!("tokenizer lacks the {t} token")))
         };
         let (bos, eos) = (id(BOS)?, id(EOS)?);
         Ok(Self { inner, bos, eos })
@@ -145,7 +150,7 @@ impl ClipTokenizer {
     pub fn to_json(&self) -> Result<String> {
         self.inner
             .to_string(true)
-            .map_err(|e| EngineError::Tokenizer(e.to_string()))
+            .map_err(|e| TokenizerError(e.to_string()))
     }
 
     pub fn eos(&self) -> u32 {
@@ -157,7 +162,7 @@ impl ClipTokenizer {
         let enc = self
             .inner
             .encode(text, false)
-            .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+            .map_err(|e| TokenizerError(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -179,7 +184,7 @@ impl ClipTokenizer {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))
+    std::fs::read_to_string(path).map_err(|e| TokenizerError(format!("{}: {e}", path.display())))
 }
 
 /// GPT-2's reversible map from bytes to printable characters, in CLIP's vocabulary order:
