@@ -51,17 +51,9 @@ pub struct Config {
     pub dbus_session: bool,
 }
 
-fn xdg(var: &str, fallback: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback)))
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 impl Default for Config {
     fn default() -> Self {
-        let data_dir = xdg("XDG_DATA_HOME", ".local/share").join("ra");
+        let data_dir = ra_wire::paths::data_dir();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7860)),
             models_dirs: vec![data_dir.join("models")],
@@ -82,7 +74,7 @@ impl Default for Config {
 
 impl Config {
     pub fn default_path() -> PathBuf {
-        xdg("XDG_CONFIG_HOME", ".config").join("ra/daemon.toml")
+        ra_wire::paths::config_dir().join("daemon.toml")
     }
 
     /// Reads `path`; a missing default file just means defaults.

@@ -34,6 +34,7 @@ pub enum DbusError {
     QueueFull(String),
     NoSuchJob(String),
     NotCancellable(String),
+    JobActive(String),
     NoSuchModel(String),
     NoModelInstalled(String),
     Internal(String),
@@ -48,6 +49,7 @@ impl From<ServiceError> for DbusError {
             ServiceError::QueueFull(_) => Self::QueueFull(m),
             ServiceError::NoSuchJob(_) => Self::NoSuchJob(m),
             ServiceError::NotCancellable(_) => Self::NotCancellable(m),
+            ServiceError::JobActive(_) => Self::JobActive(m),
             ServiceError::NoSuchModel(_) => Self::NoSuchModel(m),
             ServiceError::NoModelInstalled(_) => Self::NoModelInstalled(m),
             ServiceError::SaveInput(_) | ServiceError::Store(_) | ServiceError::Internal(_) => {
@@ -103,6 +105,11 @@ impl DaemonInterface {
     async fn get_job(&self, id: i64) -> Result<String, DbusError> {
         let s = self.service.clone();
         to_json(&blocking(move || s.job(id)).await?)
+    }
+
+    async fn delete_job(&self, id: i64) -> Result<(), DbusError> {
+        let s = self.service.clone();
+        Ok(blocking(move || s.delete(id)).await?)
     }
 
     async fn list_jobs(&self, before: i64, limit: u32) -> Result<String, DbusError> {

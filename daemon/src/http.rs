@@ -86,7 +86,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::ImageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::QueueFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::NoSuchJob(_) => StatusCode::NOT_FOUND,
-            ServiceError::NotCancellable(_) | ServiceError::NoModelInstalled(_) => {
+            ServiceError::NotCancellable(_)
+            | ServiceError::JobActive(_)
+            | ServiceError::NoModelInstalled(_) => {
                 StatusCode::CONFLICT
             }
             ServiceError::SaveInput(_) | ServiceError::Store(_) | ServiceError::Internal(_) => {
@@ -153,6 +155,7 @@ pub fn router(state: Shared, max_body: usize) -> Router {
         )
         .route("/ra/v1/jobs/{id}", get(get_job).delete(cancel_job))
         .route("/ra/v1/jobs/{id}/events", get(job_events))
+        .route("/ra/v1/history/{id}", axum::routing::delete(delete_job))
         .route("/ra/v1/events", get(all_events))
         .route("/ra/v1/models", get(list_models))
         .route("/ra/v1/outputs/{*file}", get(output_file))
@@ -250,8 +253,16 @@ async fn submit_job(
 
 /// Submits off the async threads: an img2img job decodes and stores its image first.
 pub(crate) async fn submit_blocking(s: &Shared, job: JobRequest) -> Result<i64, ServiceError> {
+    blocking(s, move |service| service.submit(job)).await
+}
+
+/// Runs a service call that touches files off the async threads.
+async fn blocking<T: Send + 'static>(
+    s: &Shared,
+    f: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
     let service = s.service.clone();
-    tokio::task::spawn_blocking(move || service.submit(job))
+    tokio::task::spawn_blocking(move || f(&service))
         .await
         .unwrap_or_else(|e| Err(ServiceError::Internal(e.to_string())))
 }
@@ -269,6 +280,14 @@ async fn cancel_job(
 ) -> Result<Json<Value>, ApiError> {
     s.service.cancel(id)?;
     Ok(Json(json!({"cancelled": id})))
+}
+
+async fn delete_job(
+    State(s): State<Shared>,
+    UrlPath(id): UrlPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(&s, move |service| service.delete(id)).await?;
+    Ok(Json(json!({"deleted": id})))
 }
 
 #[derive(Deserialize)]

@@ -59,6 +59,9 @@ struct ServeArgs {
     /// Where the database, inputs and outputs live (default ~/.local/share/ra).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Where finished images go (default <data-dir>/outputs).
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
     /// A model folder to scan (an A1111 or ComfyUI install, or a folder of
     /// checkpoints); repeat for several.
     #[arg(long = "models-dir")]
@@ -349,6 +352,9 @@ fn serve(args: ServeArgs) -> Result<()> {
             Vec::new()
         };
         config.data_dir = d;
+    }
+    if args.output_dir.is_some() {
+        config.output_dir = args.output_dir;
     }
     if !args.models_dirs.is_empty() {
         config.models_dirs = args.models_dirs;

@@ -180,6 +180,13 @@ pub const ROUTES: &[Route] = &[
         None,
     ),
     route(
+        "delete",
+        "/ra/v1/history/{id}",
+        "Remove an ended job from the history, with its images; 409 job_active while it runs.",
+        None,
+        None,
+    ),
+    route(
         "get",
         "/ra/v1/jobs/{id}/events",
         "Server-sent events for one job until it ends.",

@@ -29,6 +29,8 @@ pub enum ServiceError {
     NoSuchJob(i64),
     #[error("job {0} is not queued or running")]
     NotCancellable(i64),
+    #[error("job {0} is still queued or running; cancel it first")]
+    JobActive(i64),
     #[error("no checkpoint named '{0}'; list the installed ones with /sdapi/v1/sd-models")]
     NoSuchModel(String),
     #[error("no checkpoint is installed: put a .safetensors checkpoint (or a diffusers folder) in {0}, or start the daemon with --models-dir pointing at an A1111 or ComfyUI install")]
@@ -57,6 +59,7 @@ impl ServiceError {
             Self::QueueFull(_) => "queue_full",
             Self::NoSuchJob(_) => "no_such_job",
             Self::NotCancellable(_) => "not_cancellable",
+            Self::JobActive(_) => "job_active",
             Self::NoSuchModel(_) => "no_such_model",
             Self::NoModelInstalled(_) => "no_model_installed",
             Self::SaveInput(_) | Self::Store(_) | Self::Internal(_) => "internal",
@@ -175,6 +178,30 @@ impl Service {
         }
     }
 
+    /// Removes an ended job from the history with its images and its stored input. The
+    /// row goes first: a file that cannot be removed is left over, never a row that
+    /// points at nothing.
+    pub fn delete(&self, id: i64) -> Result<()> {
+        let job = self.job(id)?;
+        if !job.status.is_final() || !self.worker.shared.store.delete_finished(id)? {
+            return Err(ServiceError::JobActive(id));
+        }
+        let outputs = job.outputs.iter().map(|f| self.settings.output_dir.join(f));
+        let input = job
+            .request
+            .init_image
+            .map(PathBuf::from)
+            .filter(|p| p.starts_with(&self.settings.input_dir));
+        for path in outputs.chain(input) {
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!("warning: cannot remove {}: {e}", path.display());
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn job(&self, id: i64) -> Result<JobInfo> {
         self.worker
             .shared
@@ -234,6 +261,7 @@ impl Service {
                 .or_else(|| self.worker.current_model().map(|m| m.title())),
             model_error: live.model_error,
             preview: live.preview,
+            output_dir: self.settings.output_dir.display().to_string(),
         })
     }
 }

@@ -184,6 +184,14 @@ impl Store {
         )? > 0)
     }
 
+    /// Removes a job that has ended from the history; returns whether one was removed.
+    pub fn delete_finished(&self, id: i64) -> Result<bool> {
+        Ok(self.conn().execute(
+            "DELETE FROM jobs WHERE id = ?1 AND status NOT IN ('queued', 'running')",
+            params![id],
+        )? > 0)
+    }
+
     pub fn get(&self, id: i64) -> Result<Option<JobInfo>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("{SELECT_JOB} WHERE id = ?1"))?;

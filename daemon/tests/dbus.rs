@@ -133,6 +133,18 @@ async fn a_job_submitted_over_dbus_reports_progress_and_its_output_path() {
     let history: Vec<JobInfo> =
         serde_json::from_str(&proxy.list_jobs(0, 10).await.unwrap()).unwrap();
     assert_eq!(history.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
+    let status: DaemonStatus = serde_json::from_str(&proxy.status().await.unwrap()).unwrap();
+    assert_eq!(
+        std::path::Path::new(&status.output_dir).join(&job.outputs[0]),
+        path
+    );
+
+    // Deleting from the history takes the row and the image.
+    proxy.delete_job(id).await.unwrap();
+    assert!(!path.exists());
+    assert_eq!(proxy.list_jobs(0, 10).await.unwrap(), "[]");
+    let err = proxy.delete_job(id).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("no_such_job"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +176,7 @@ async fn models_status_and_refusals_over_dbus() {
         ..tiny_job(1)
     })
     .unwrap();
-    let refusals: [(zbus::Error, &str); 5] = [
+    let refusals: [(zbus::Error, &str); 6] = [
         (
             proxy.switch_model("nope").await.unwrap_err(),
             "no_such_model",
@@ -173,6 +185,7 @@ async fn models_status_and_refusals_over_dbus() {
         (proxy.submit(&too_wide).await.unwrap_err(), "invalid_field"),
         (proxy.cancel(999).await.unwrap_err(), "no_such_job"),
         (proxy.get_job(999).await.unwrap_err(), "no_such_job"),
+        (proxy.delete_job(999).await.unwrap_err(), "no_such_job"),
     ];
     for (err, code) in refusals {
         assert_eq!(error_code(&err).as_deref(), Some(code), "{err}");

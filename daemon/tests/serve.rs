@@ -227,11 +227,20 @@ fn progress_moves_and_interrupt_ends_the_job_within_a_step() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(10));
     };
+    // A running job cannot leave the history.
+    let history = format!("/ra/v1/history/{id}");
+    let (st, _, b) = http(&d.addr, "DELETE", &history, None, None);
+    assert_eq!((st, json_of(&b)["code"].as_str()), (409, Some("job_active")));
     let (st, _, _) = http(&d.addr, "POST", "/sdapi/v1/interrupt", None, None);
     assert_eq!(st, 200);
     let job = wait_status(&d, id, &["cancelled"]);
     assert!(job["outputs"].as_array().unwrap().is_empty());
     assert!(step < 1000);
+    // Once it ended, it can.
+    let (st, _, _) = http(&d.addr, "DELETE", &history, None, None);
+    assert_eq!(st, 200);
+    let (st, _, b) = http(&d.addr, "GET", &format!("/ra/v1/jobs/{id}"), None, None);
+    assert_eq!((st, json_of(&b)["code"].as_str()), (404, Some("no_such_job")));
 }
 
 #[test]

@@ -31,10 +31,7 @@ pub fn keep_supervisor(s: Supervisor) {
 
 /// Users' own skins: `$XDG_DATA_HOME/ra/skins` (or `~/.local/share/ra/skins`).
 pub fn user_skins() -> Option<PathBuf> {
-    std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .map(|d| d.join("ra/skins"))
+    Some(ra_wire::paths::data_dir().join("skins"))
 }
 
 /// Extra `serve` arguments, from `RA_DAEMON_ARGS` (space-separated), for tests and

@@ -26,6 +26,8 @@ pub trait Daemon {
     fn interrupt(&self) -> zbus::Result<i64>;
     /// Ends the current image of the running job; returns its id, or -1.
     fn skip(&self) -> zbus::Result<i64>;
+    /// Removes an ended job from the history with its images.
+    fn delete_job(&self, id: i64) -> zbus::Result<()>;
     /// A [`crate::JobInfo`] as JSON.
     fn get_job(&self, id: i64) -> zbus::Result<String>;
     /// History as a JSON array of [`crate::JobInfo`], newest first: `limit` jobs older

@@ -11,6 +11,7 @@
 pub mod dbus;
 pub mod infotext;
 pub mod job;
+pub mod paths;
 pub mod png_text;
 pub mod sampler;
 pub mod status;

@@ -20,6 +20,9 @@ pub struct DaemonStatus {
     pub model_error: Option<String>,
     /// The latest step's preview, a small PNG in base64.
     pub preview: Option<String>,
+    /// Where finished images go; `JobInfo::outputs` are relative to it.
+    #[serde(default)]
+    pub output_dir: String,
 }
 
 /// What kind of file a model folder holds.
