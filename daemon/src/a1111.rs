@@ -107,12 +107,6 @@ impl A1111Request {
             }
             None => None,
         };
-        if self.mask.as_deref().is_some_and(|m| !m.trim().is_empty()) {
-            return Err(ApiError::field(
-                "mask",
-                "inpainting (a mask) is not supported yet; send img2img without a mask",
-            ));
-        }
         // An explicit scheduler wins over a legacy sampler suffix such as " Karras".
         let schedule_type = self.scheduler.clone().unwrap_or_else(|| {
             SamplerName::parse_with_schedule(&sampler)
@@ -137,8 +131,9 @@ impl A1111Request {
                 .init_images
                 .first()
                 .map(|_| self.denoising_strength.unwrap_or(0.75)),
+            mask: self.mask.clone(),
             model,
-            priority: 0,
+            ..JobRequest::default()
         })
     }
 }

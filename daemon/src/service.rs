@@ -315,6 +315,12 @@ pub fn validate(req: &JobRequest) -> Result<()> {
             format!("count must be between 1 and {MAX_COUNT}"),
         ));
     }
+    if req.mask.as_deref().is_some_and(|m| !m.trim().is_empty()) {
+        return Err(ServiceError::invalid(
+            "mask",
+            "inpainting (a mask) is not supported yet; send img2img without a mask",
+        ));
+    }
     if let Some(s) = req.denoising_strength {
         if !(0.0..=1.0).contains(&s) {
             return Err(ServiceError::invalid(

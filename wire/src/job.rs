@@ -25,6 +25,12 @@ pub struct JobRequest {
     /// daemon stores it and keeps the stored file's path here. With the strength.
     pub init_image: Option<String>,
     pub denoising_strength: Option<f64>,
+    /// Inpainting: a mask image like `init_image` (white = repaint), how many pixels to
+    /// blur its edge, and how the masked area starts (`fill`, `original`,
+    /// `latent_noise`, `latent_nothing`).
+    pub mask: Option<String>,
+    pub mask_blur: u32,
+    pub inpainting_fill: String,
     /// Model title or name; `None` uses the daemon's current model.
     pub model: Option<String>,
     /// Higher runs first; equal priorities run in submission order.
@@ -46,6 +52,9 @@ impl Default for JobRequest {
             count: 1,
             init_image: None,
             denoising_strength: None,
+            mask: None,
+            mask_blur: 4,
+            inpainting_fill: "original".into(),
             model: None,
             priority: 0,
         }

@@ -45,6 +45,8 @@ pub struct DaemonOptions {
     pub socket: PathBuf,
     /// Extra arguments for `serve` (`--data-dir`, `--models-dir`, `--listen`, …).
     pub serve_args: Vec<String>,
+    /// Environment for the daemon (the API token, kept off the command line).
+    pub env: Vec<(String, String)>,
     /// How long a fresh daemon may take to open its socket (first start hashes models).
     pub start_timeout: Duration,
     pub backoff: Backoff,
@@ -52,11 +54,15 @@ pub struct DaemonOptions {
 
 impl DaemonOptions {
     /// The daemon next to the running launcher, with the socket in the runtime folder.
-    pub fn installed(serve_args: Vec<String>) -> Result<Self, SupervisorError> {
+    pub fn installed(
+        serve_args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Result<Self, SupervisorError> {
         Ok(Self {
             binary: find_daemon()?,
             socket: default_socket(),
             serve_args,
+            env,
             start_timeout: Duration::from_secs(300),
             backoff: Backoff::standard(),
         })
@@ -189,6 +195,7 @@ fn spawn(options: &DaemonOptions) -> std::io::Result<Child> {
         .arg("--dbus-socket")
         .arg(&options.socket)
         .args(&options.serve_args)
+        .envs(options.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(false)

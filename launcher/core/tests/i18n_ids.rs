@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use ra_launcher_core::i18n::{message_ids, LOCALES, SOURCES};
+use ra_launcher_core::notice::DAEMON_ERROR_CODES;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -21,12 +22,12 @@ fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Ids in `tr("…"` and `text("…"` calls (whitespace allowed after the parenthesis, as
+/// Ids in `tr("…"`, `text("…"` and `Notice::new("…"` calls (whitespace allowed after the parenthesis, as
 /// rustfmt breaks long calls); Rust test modules are skipped.
 fn used_ids(text: &str) -> Vec<String> {
     let code = text.split("#[cfg(test)]").next().unwrap_or("");
     let mut ids = Vec::new();
-    for call in ["tr(", "text("] {
+    for call in ["tr(", "text(", "Notice::new("] {
         for (i, _) in code.match_indices(call) {
             let rest = code[i + call.len()..].trim_start();
             if let Some(rest) = rest.strip_prefix('"') {
@@ -46,7 +47,11 @@ fn every_used_id_exists_in_every_locale_and_none_is_unused() {
     files(&root.join("qml"), "qml", &mut sources);
     files(&root.join("launcher/src"), "rs", &mut sources);
     files(&root.join("launcher/core/src"), "rs", &mut sources);
-    let mut used = BTreeSet::new();
+    // The daemon's error codes are looked up by name.
+    let mut used: BTreeSet<String> = DAEMON_ERROR_CODES
+        .iter()
+        .map(|c| format!("error-{}", c.replace('_', "-")))
+        .collect();
     for f in &sources {
         used.extend(used_ids(&std::fs::read_to_string(f).unwrap()));
     }

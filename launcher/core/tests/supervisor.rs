@@ -32,6 +32,7 @@ fn options(dir: &std::path::Path) -> DaemonOptions {
             dir.display().to_string(),
             "--no-session-bus".into(),
         ],
+        env: Vec::new(),
         start_timeout: Duration::from_secs(120),
         backoff: Backoff {
             first: Duration::from_millis(200),

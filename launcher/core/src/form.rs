@@ -1,0 +1,361 @@
+//! The Generate and img2img pages' fields as one form: what QML sends as JSON, checked
+//! here and turned into the daemon's [`JobRequest`]; and the way back, from an infotext
+//! (ours or A1111's) to a filled form for "reuse parameters" and "send to Generate".
+
+use std::path::Path;
+
+use base64::Engine as _;
+use ra_wire::infotext::Infotext;
+use ra_wire::sampler::{SamplerName, ScheduleType};
+use ra_wire::JobRequest;
+use serde::{Deserialize, Serialize};
+
+use crate::notice::Notice;
+
+/// Width × height buttons on the Generate page, SD 1.x sizes first.
+pub const SIZE_PRESETS: [(u32, u32); 6] = [
+    (512, 512),
+    (512, 768),
+    (768, 512),
+    (768, 768),
+    (640, 384),
+    (384, 640),
+];
+
+pub const MAX_SIDE: u32 = 2048;
+pub const MAX_STEPS: u32 = 150;
+pub const MAX_COUNT: u32 = 16;
+
+/// How a masked area starts, as A1111's `inpainting_fill` numbers it.
+pub const FILL_MODES: [&str; 4] = ["fill", "original", "latent_noise", "latent_nothing"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenerateForm {
+    pub prompt: String,
+    pub negative_prompt: String,
+    /// Checkpoint title; empty keeps the daemon's current one.
+    pub model: String,
+    pub sampler: String,
+    pub schedule_type: String,
+    pub steps: u32,
+    pub cfg_scale: f64,
+    /// -1 picks a new random seed.
+    pub seed: i64,
+    pub width: u32,
+    pub height: u32,
+    pub count: u32,
+    /// img2img: a local image file; empty for txt2img.
+    pub init_image: String,
+    pub denoising_strength: f64,
+    /// Inpainting: the painted mask as a PNG data URL (white = repaint); empty for none.
+    pub mask: String,
+    pub mask_blur: u32,
+    /// One of [`FILL_MODES`].
+    pub inpainting_fill: String,
+}
+
+impl Default for GenerateForm {
+    fn default() -> Self {
+        let r = JobRequest::default();
+        Self {
+            prompt: r.prompt,
+            negative_prompt: r.negative_prompt,
+            model: String::new(),
+            sampler: r.sampler,
+            schedule_type: r.schedule_type,
+            steps: r.steps,
+            cfg_scale: r.cfg_scale,
+            seed: r.seed,
+            width: r.width,
+            height: r.height,
+            count: r.count,
+            init_image: String::new(),
+            denoising_strength: 0.75,
+            mask: String::new(),
+            mask_blur: 4,
+            inpainting_fill: "original".into(),
+        }
+    }
+}
+
+fn field(name: &str) -> Notice {
+    Notice::new("form-invalid").arg("field", name)
+}
+
+impl GenerateForm {
+    /// The request to submit; the input image is read and sent inline.
+    pub fn to_request(&self) -> Result<JobRequest, Notice> {
+        if self.prompt.trim().is_empty() && self.init_image.is_empty() {
+            return Err(Notice::new("form-prompt-empty"));
+        }
+        if !(1..=MAX_STEPS).contains(&self.steps) {
+            return Err(field("steps").arg("min", 1).arg("max", MAX_STEPS));
+        }
+        if !(1.0..=30.0).contains(&self.cfg_scale) {
+            return Err(field("cfg_scale").arg("min", 1).arg("max", 30));
+        }
+        for (name, side) in [("width", self.width), ("height", self.height)] {
+            if !(64..=MAX_SIDE).contains(&side) || side % 8 != 0 {
+                return Err(Notice::new("form-size-invalid")
+                    .arg("field", name)
+                    .arg("max", MAX_SIDE));
+            }
+        }
+        if !(1..=MAX_COUNT).contains(&self.count) {
+            return Err(field("count").arg("min", 1).arg("max", MAX_COUNT));
+        }
+        if self.seed < -1 || self.seed > u32::MAX as i64 {
+            return Err(field("seed").arg("min", -1).arg("max", u32::MAX));
+        }
+        let init_image = if self.init_image.is_empty() {
+            None
+        } else {
+            if !(0.0..=1.0).contains(&self.denoising_strength) {
+                return Err(field("denoising_strength").arg("min", 0).arg("max", 1));
+            }
+            Some(read_image_base64(Path::new(&local_path(&self.init_image)))?)
+        };
+        if !self.mask.is_empty() {
+            if init_image.is_none() {
+                return Err(Notice::new("form-mask-without-image"));
+            }
+            if !FILL_MODES.contains(&self.inpainting_fill.as_str()) || self.mask_blur > 64 {
+                return Err(field("mask").arg("min", 0).arg("max", 64));
+            }
+        }
+        Ok(JobRequest {
+            prompt: self.prompt.clone(),
+            negative_prompt: self.negative_prompt.clone(),
+            steps: self.steps,
+            sampler: self.sampler.clone(),
+            schedule_type: self.schedule_type.clone(),
+            cfg_scale: self.cfg_scale,
+            seed: self.seed,
+            width: self.width,
+            height: self.height,
+            count: self.count,
+            denoising_strength: init_image.as_ref().map(|_| self.denoising_strength),
+            init_image,
+            mask: (!self.mask.is_empty()).then(|| self.mask.clone()),
+            mask_blur: self.mask_blur,
+            inpainting_fill: self.inpainting_fill.clone(),
+            model: (!self.model.is_empty()).then(|| self.model.clone()),
+            priority: 0,
+        })
+    }
+
+    /// A form filled from an infotext; what the text lacks keeps its default, and a
+    /// sampler RA does not know yet is kept by name (the daemon says so on submit).
+    pub fn from_infotext(text: &str) -> Result<Self, Notice> {
+        let info = Infotext::parse(text)
+            .map_err(|e| Notice::new("pnginfo-unreadable").arg("detail", e))?;
+        let mut form = Self {
+            prompt: info.prompt.clone(),
+            negative_prompt: info.negative_prompt.clone(),
+            ..Self::default()
+        };
+        let num = |key: &str| info.get(key).and_then(|v| v.trim().parse::<f64>().ok());
+        if let Some(v) = num("Steps") {
+            form.steps = v as u32;
+        }
+        if let Some(v) = num("CFG scale") {
+            form.cfg_scale = v;
+        }
+        if let Some(v) = num("Seed") {
+            form.seed = v as i64;
+        }
+        if let Some(v) = num("Denoising strength") {
+            form.denoising_strength = v;
+        }
+        if let Some((w, h)) = info.get("Size").and_then(|s| s.split_once('x')) {
+            if let (Ok(w), Ok(h)) = (w.trim().parse(), h.trim().parse()) {
+                (form.width, form.height) = (w, h);
+            }
+        }
+        if let Some(s) = info.get("Sampler") {
+            match SamplerName::parse_with_schedule(s) {
+                Ok((name, legacy)) => {
+                    form.sampler = name.a1111_name().to_string();
+                    if let Some(l) = legacy {
+                        form.schedule_type = l.a1111_name().to_string();
+                    }
+                }
+                Err(_) => form.sampler = s.to_string(),
+            }
+        }
+        if let Some(s) = info.get("Schedule type") {
+            form.schedule_type = s
+                .parse::<ScheduleType>()
+                .map_or_else(|_| s.to_string(), |t| t.a1111_name().to_string());
+        }
+        if let Some(m) = info.get("Model") {
+            form.model = m.to_string();
+        }
+        Ok(form)
+    }
+}
+
+/// A path from QML, which may be a `file://` URL.
+pub fn local_path(url_or_path: &str) -> String {
+    match url_or_path.strip_prefix("file://") {
+        Some(p) => percent_decode(p),
+        None => url_or_path.to_string(),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Largest input file the launcher sends (the daemon's default body limit is 64 MiB of
+/// base64).
+const MAX_INPUT_BYTES: u64 = 40 << 20;
+
+fn read_image_base64(path: &Path) -> Result<String, Notice> {
+    let unreadable = |detail: &dyn std::fmt::Display| {
+        Notice::new("image-unreadable")
+            .arg("path", path.display())
+            .arg("detail", detail)
+    };
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(&e))?;
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(Notice::new("image-too-big")
+            .arg("path", path.display())
+            .arg("mib", MAX_INPUT_BYTES >> 20));
+    }
+    let bytes = std::fs::read(path).map_err(|e| unreadable(&e))?;
+    // Only the header is checked here; the daemon decodes and checks the whole image.
+    image_kind(&bytes).ok_or_else(|| unreadable(&"not a PNG, JPEG, WebP or BMP image"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+fn image_kind(bytes: &[u8]) -> Option<&'static str> {
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    if starts(b"\x89PNG\r\n\x1a\n") {
+        Some("png")
+    } else if starts(&[0xff, 0xd8, 0xff]) {
+        Some("jpeg")
+    } else if starts(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        Some("webp")
+    } else if starts(b"BM") {
+        Some("bmp")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_form_with_a_prompt_is_a_txt2img_request() {
+        let form = GenerateForm {
+            prompt: "a lighthouse".into(),
+            ..Default::default()
+        };
+        let r = form.to_request().unwrap();
+        assert_eq!(r.prompt, "a lighthouse");
+        assert_eq!((r.width, r.height, r.steps, r.count), (512, 512, 20, 1));
+        assert_eq!((r.init_image, r.denoising_strength, r.model), (None, None, None));
+    }
+
+    #[test]
+    fn bad_fields_name_themselves() {
+        let ok = GenerateForm {
+            prompt: "x".into(),
+            ..Default::default()
+        };
+        let cases = [
+            (GenerateForm { prompt: " ".into(), ..ok.clone() }, "form-prompt-empty", None),
+            (GenerateForm { steps: 0, ..ok.clone() }, "form-invalid", Some("steps")),
+            (GenerateForm { width: 500, ..ok.clone() }, "form-size-invalid", Some("width")),
+            (GenerateForm { height: 4096, ..ok.clone() }, "form-size-invalid", Some("height")),
+            (GenerateForm { count: 0, ..ok.clone() }, "form-invalid", Some("count")),
+            (GenerateForm { seed: -2, ..ok.clone() }, "form-invalid", Some("seed")),
+            (GenerateForm { cfg_scale: 0.0, ..ok.clone() }, "form-invalid", Some("cfg_scale")),
+            (
+                GenerateForm { mask: "data:image/png;base64,AA==".into(), ..ok.clone() },
+                "form-mask-without-image",
+                None,
+            ),
+            (
+                GenerateForm { init_image: "/no/such/file.png".into(), ..ok.clone() },
+                "image-unreadable",
+                None,
+            ),
+        ];
+        for (form, id, name) in cases {
+            let n = form.to_request().unwrap_err();
+            assert_eq!(n.id, id, "{form:?}");
+            if let Some(name) = name {
+                assert!(n.args.contains(&("field".into(), name.into())), "{n:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_input_image_is_sent_inline_and_a_non_image_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let png = ra_wire::png_text::PngImage::new(8, 8, vec![9; 192])
+            .unwrap()
+            .encode(None)
+            .unwrap();
+        let path = dir.path().join("in put.png");
+        std::fs::write(&path, &png).unwrap();
+        let form = GenerateForm {
+            init_image: format!("file://{}", path.display()).replace(' ', "%20"),
+            denoising_strength: 0.4,
+            ..Default::default()
+        };
+        let r = form.to_request().unwrap();
+        let sent = base64::engine::general_purpose::STANDARD
+            .decode(r.init_image.unwrap())
+            .unwrap();
+        assert_eq!(sent, png);
+        assert_eq!(r.denoising_strength, Some(0.4));
+
+        std::fs::write(&path, b"just text").unwrap();
+        assert_eq!(form.to_request().unwrap_err().id, "image-unreadable");
+    }
+
+    #[test]
+    fn an_a1111_infotext_fills_the_form() {
+        let text = "masterpiece, (cat:1.2)\nNegative prompt: blurry\nSteps: 28, Sampler: DPM++ 2M Karras, CFG scale: 6.5, Seed: 1234567890, Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.55, Version: v1.10.1";
+        let f = GenerateForm::from_infotext(text).unwrap();
+        assert_eq!(f.prompt, "masterpiece, (cat:1.2)");
+        assert_eq!(f.negative_prompt, "blurry");
+        assert_eq!((f.steps, f.cfg_scale, f.seed), (28, 6.5, 1234567890));
+        assert_eq!((f.width, f.height), (512, 768));
+        assert_eq!((f.sampler.as_str(), f.schedule_type.as_str()), ("DPM++ 2M", "Karras"));
+        assert_eq!(f.model, "v1-5-pruned-emaonly");
+        assert_eq!(f.denoising_strength, 0.55);
+        // A sampler RA does not have yet is kept by name.
+        let f = GenerateForm::from_infotext("x\nSteps: 20, Sampler: UniPC, Seed: 1, Size: 512x512").unwrap();
+        assert_eq!(f.sampler, "UniPC");
+        assert_eq!(
+            GenerateForm::from_infotext("").unwrap_err().id,
+            "pnginfo-unreadable"
+        );
+    }
+}
