@@ -1,12 +1,29 @@
 //! The QML-facing `Launcher` object: a thin shell over `ra-launcher-core`. It holds the
-//! translator and the skin for the window, starts the daemon's supervisor on the tokio
-//! runtime, and hands each state change back to the Qt thread with `qt_thread().queue`.
+//! translator, the skin and the settings for the window, runs the daemon's supervisor
+//! and every D-Bus call on the tokio runtime, and hands each result back to the Qt
+//! thread with `qt_thread().queue`, so the window never waits on the daemon.
+//!
+//! Structured values reach QML as JSON text (`jobJson`, `galleryJson`, …); QML parses
+//! them in bindings. Messages stay [`Notice`]s until rendered, so a language switch
+//! re-renders errors too.
 
 #[cxx_qt::bridge]
 pub mod qobject {
     unsafe extern "C++" {
         include!("cxx-qt-lib/qstring.h");
         type QString = cxx_qt_lib::QString;
+    }
+
+    unsafe extern "C++" {
+        include!("ra_qt.h");
+        /// Puts the image file at `path` on the clipboard; false if it is unreadable.
+        #[namespace = "ra"]
+        #[cxx_name = "copyImageToClipboard"]
+        fn copy_image_to_clipboard(path: &QString) -> bool;
+        /// Runs Qt Quick Test on the `tst_*.qml` files in `dir`; returns the failures.
+        #[namespace = "ra"]
+        #[cxx_name = "runQmlTests"]
+        fn run_qml_tests(dir: &QString) -> i32;
     }
 
     extern "RustQt" {
@@ -19,12 +36,26 @@ pub mod qobject {
         #[qproperty(QString, skin_json, cxx_name = "skinJson")]
         #[qproperty(QString, skin_notice, cxx_name = "skinNotice")]
         #[qproperty(QString, screenshot_dir, cxx_name = "screenshotDir")]
+        #[qproperty(QString, models_json, cxx_name = "modelsJson")]
+        #[qproperty(QString, job_json, cxx_name = "jobJson")]
+        #[qproperty(QString, gallery_json, cxx_name = "galleryJson")]
+        #[qproperty(QString, settings_json, cxx_name = "settingsJson")]
+        #[qproperty(QString, folders_json, cxx_name = "foldersJson")]
+        #[qproperty(QString, choices_json, cxx_name = "choicesJson")]
+        #[qproperty(QString, notice)]
+        #[qproperty(bool, show_welcome, cxx_name = "showWelcome")]
+        #[qproperty(QString, form_json, cxx_name = "formJson")]
+        #[qproperty(QString, img2img_image, cxx_name = "img2imgImage")]
         type Launcher = super::LauncherRust;
 
         /// The message `id` in the current language. QML passes `locale` so that its
         /// bindings re-evaluate when the language changes.
         #[qinvokable]
         fn tr(self: &Launcher, id: &QString, locale: &QString) -> QString;
+
+        /// Like `tr`, with arguments as a JSON object (`{"step": 3}`).
+        #[qinvokable]
+        fn tra(self: &Launcher, id: &QString, args_json: &QString, locale: &QString) -> QString;
 
         #[qinvokable]
         #[cxx_name = "setLanguage"]
@@ -37,18 +68,101 @@ pub mod qobject {
         /// Starts (or adopts) the daemon; the state arrives in `daemonText`.
         #[qinvokable]
         fn start(self: Pin<&mut Launcher>);
+
+        /// Submits the Generate or img2img form (JSON); progress arrives in `jobJson`.
+        #[qinvokable]
+        fn generate(self: Pin<&mut Launcher>, form_json: &QString);
+
+        #[qinvokable]
+        fn cancel(self: Pin<&mut Launcher>);
+
+        /// "12/75", as A1111's counter shows.
+        #[qinvokable]
+        #[cxx_name = "countTokens"]
+        fn count_tokens(self: &Launcher, text: &QString) -> QString;
+
+        #[qinvokable]
+        #[cxx_name = "switchModel"]
+        fn switch_model(self: Pin<&mut Launcher>, title: &QString);
+
+        #[qinvokable]
+        #[cxx_name = "refreshGallery"]
+        fn refresh_gallery(self: Pin<&mut Launcher>);
+
+        /// Removes a job and its images from the history.
+        #[qinvokable]
+        #[cxx_name = "deleteJob"]
+        fn delete_job(self: Pin<&mut Launcher>, id: f64);
+
+        /// Loads an infotext into the Generate form (`formJson`).
+        #[qinvokable]
+        fn reuse(self: Pin<&mut Launcher>, infotext: &QString);
+
+        /// The PNG's parameters as JSON `{path, parameters, form}` or `{error}`.
+        #[qinvokable]
+        #[cxx_name = "readPngInfo"]
+        fn read_png_info(self: &Launcher, url: &QString) -> QString;
+
+        #[qinvokable]
+        #[cxx_name = "sendToImg2img"]
+        fn send_to_img2img(self: Pin<&mut Launcher>, path: &QString);
+
+        /// Copies an image to `dest_url`; returns an error message, empty on success.
+        #[qinvokable]
+        #[cxx_name = "saveImageAs"]
+        fn save_image_as(self: Pin<&mut Launcher>, path: &QString, dest_url: &QString);
+
+        #[qinvokable]
+        #[cxx_name = "copyImage"]
+        fn copy_image(self: Pin<&mut Launcher>, path: &QString);
+
+        /// The `file://` URL of the folder holding `path`.
+        #[qinvokable]
+        #[cxx_name = "folderUrl"]
+        fn folder_url(self: &Launcher, path: &QString) -> QString;
+
+        /// Saves the settings (JSON); returns an error message, empty on success. A
+        /// change to what the daemon serves restarts it.
+        #[qinvokable]
+        #[cxx_name = "saveSettings"]
+        fn save_settings(self: Pin<&mut Launcher>, settings_json: &QString) -> QString;
+
+        /// Adds an A1111/ComfyUI install or a folder of checkpoints; returns an error
+        /// message, empty on success.
+        #[qinvokable]
+        #[cxx_name = "addModelFolder"]
+        fn add_model_folder(self: Pin<&mut Launcher>, url: &QString) -> QString;
+
+        #[qinvokable]
+        #[cxx_name = "closeWelcome"]
+        fn close_welcome(self: Pin<&mut Launcher>);
     }
 
     impl cxx_qt::Threading for Launcher {}
 }
 
+use std::path::PathBuf;
 use std::pin::Pin;
 
 use cxx_qt::{CxxQtType, Threading};
 use cxx_qt_lib::QString;
+use ra_launcher_core::files;
+use ra_launcher_core::folders;
+use ra_launcher_core::form::{GenerateForm, FILL_MODES, SIZE_PRESETS};
 use ra_launcher_core::i18n::{self, Translator};
+use ra_launcher_core::job_view::{GalleryItem, JobView, Phase};
+use ra_launcher_core::notice::Notice;
+use ra_launcher_core::pnginfo;
+use ra_launcher_core::session::{self, Models};
+use ra_launcher_core::settings::{self, LauncherSettings};
 use ra_launcher_core::skin::{self, Skin};
 use ra_launcher_core::supervisor::{DaemonOptions, DaemonState, Supervisor};
+use ra_launcher_core::tokens;
+use ra_wire::dbus::DaemonProxy;
+use ra_wire::{JobEvent, SamplerName, ScheduleType};
+use serde_json::json;
+
+type Qt = cxx_qt::CxxQtThread<qobject::Launcher>;
 
 pub struct LauncherRust {
     locale: QString,
@@ -57,17 +171,39 @@ pub struct LauncherRust {
     skin_id: QString,
     skin_json: QString,
     skin_notice: QString,
-    /// Screenshot mode (`RA_SCREENSHOT_DIR`): the window photographs itself in each
-    /// language and quits; the screenshot test and the docs use it.
+    /// Screenshot mode (`RA_SCREENSHOT_DIR`): the window photographs every page in
+    /// each language and quits; the screenshot test and the docs use it.
     screenshot_dir: QString,
+    models_json: QString,
+    job_json: QString,
+    gallery_json: QString,
+    settings_json: QString,
+    folders_json: QString,
+    choices_json: QString,
+    notice: QString,
+    show_welcome: bool,
+    form_json: QString,
+    img2img_image: QString,
     translator: Option<Translator>,
     state: DaemonState,
     skin_error: Option<String>,
     started: bool,
+    settings: LauncherSettings,
+    settings_path: PathBuf,
+    /// Why the settings file could not be used, until the user saves.
+    settings_error: Option<Notice>,
+    proxy: Option<DaemonProxy<'static>>,
+    job: JobView,
+    /// Seeds and infotexts of the finished job, for "reuse last seed" and the result.
+    job_seeds: Vec<u64>,
+    job_infotexts: Vec<String>,
+    gallery: Vec<GalleryItem>,
+    models: Models,
+    last_notice: Option<Notice>,
 }
 
 fn skin_json(s: &Skin) -> String {
-    serde_json::json!({
+    json!({
         "id": s.id,
         "palette": {
             "window": s.palette.window, "surface": s.palette.surface, "text": s.palette.text,
@@ -82,26 +218,69 @@ fn skin_json(s: &Skin) -> String {
     .to_string()
 }
 
+/// The fixed choices of the Generate page.
+fn choices_json() -> String {
+    json!({
+        "samplers": SamplerName::ALL.map(SamplerName::a1111_name),
+        "schedules": ScheduleType::ALL.map(ScheduleType::a1111_name),
+        "sizes": SIZE_PRESETS.map(|(w, h)| json!({"width": w, "height": h})),
+        "fillModes": FILL_MODES,
+        "skins": skin::available(crate::user_skins().as_deref())
+            .iter()
+            .filter_map(|id| skin::load(id, crate::user_skins().as_deref()).ok())
+            .map(|s| json!({"id": s.id, "zh-CN": s.name("zh-CN"), "en-US": s.name("en-US")}))
+            .collect::<Vec<_>>(),
+        "locales": i18n::LOCALES,
+    })
+    .to_string()
+}
+
+fn qs(s: &str) -> QString {
+    QString::from(s)
+}
+
 impl Default for LauncherRust {
     fn default() -> Self {
-        let locale = i18n::system_locale();
-        let (skin, error) = skin::load_or_default(skin::DEFAULT_SKIN, None);
+        let settings_path = crate::settings_path();
+        let (settings, settings_error) = LauncherSettings::load(&settings_path);
+        let locale = if settings.language.is_empty() {
+            i18n::system_locale()
+        } else {
+            i18n::negotiate(&[settings.language.as_str()])
+        };
+        let (skin, error) = skin::load_or_default(&settings.skin, crate::user_skins().as_deref());
         Self {
-            locale: QString::from(locale),
+            locale: qs(locale),
             daemon_text: QString::default(),
             daemon_ready: false,
-            skin_id: QString::from(skin.id.as_str()),
-            skin_json: QString::from(skin_json(&skin).as_str()),
+            skin_id: qs(&skin.id),
+            skin_json: qs(&skin_json(&skin)),
             skin_notice: QString::default(),
-            screenshot_dir: QString::from(
-                std::env::var("RA_SCREENSHOT_DIR")
-                    .unwrap_or_default()
-                    .as_str(),
-            ),
+            screenshot_dir: qs(&std::env::var("RA_SCREENSHOT_DIR").unwrap_or_default()),
+            models_json: qs("{\"checkpoints\":[],\"current\":\"\",\"error\":\"\"}"),
+            job_json: QString::default(),
+            gallery_json: qs("[]"),
+            settings_json: qs(&serde_json::to_string(&settings).unwrap_or_default()),
+            folders_json: qs("[]"),
+            choices_json: qs(&choices_json()),
+            notice: QString::default(),
+            show_welcome: !settings.welcomed,
+            form_json: QString::default(),
+            img2img_image: QString::default(),
             translator: Translator::new(locale).ok(),
             state: DaemonState::Starting,
             skin_error: error.map(|e| e.to_string()),
             started: false,
+            settings,
+            settings_path,
+            settings_error,
+            proxy: None,
+            job: JobView::default(),
+            job_seeds: Vec::new(),
+            job_infotexts: Vec::new(),
+            gallery: Vec::new(),
+            models: Models::default(),
+            last_notice: None,
         }
     }
 }
@@ -111,6 +290,12 @@ impl LauncherRust {
         self.translator
             .as_ref()
             .map_or_else(|| format!("[{id}]"), |t| t.tr(id, args))
+    }
+
+    fn render(&self, n: &Notice) -> String {
+        self.translator
+            .as_ref()
+            .map_or_else(|| format!("[{}]", n.id), |t| n.render(t))
     }
 
     fn daemon_message(&self) -> String {
@@ -129,54 +314,161 @@ impl LauncherRust {
     }
 
     fn skin_message(&self) -> String {
-        match &self.skin_error {
-            Some(reason) => self.text(
+        match (&self.skin_error, &self.settings_error) {
+            (Some(reason), _) => self.text(
                 "skin-broken",
                 &[("skin", &self.skin_id.to_string()), ("reason", reason)],
             ),
-            None => String::new(),
+            (None, Some(n)) => self.render(n),
+            (None, None) => String::new(),
         }
+    }
+
+    fn job_json(&self) -> String {
+        let mut v = serde_json::to_value(&self.job).unwrap_or_default();
+        v["errorText"] = json!(self.job.error.as_ref().map(|e| self.render(e)));
+        v["seeds"] = json!(self.job_seeds);
+        v["infotexts"] = json!(self.job_infotexts);
+        v.to_string()
+    }
+
+    fn models_json(&self) -> String {
+        serde_json::to_string(&self.models).unwrap_or_default()
     }
 }
 
 impl qobject::Launcher {
     fn tr(&self, id: &QString, _locale: &QString) -> QString {
-        QString::from(self.rust().text(&id.to_string(), &[]).as_str())
+        qs(&self.rust().text(&id.to_string(), &[]))
     }
 
-    /// Re-renders every translated text: each binding depends on `locale`.
+    fn tra(&self, id: &QString, args_json: &QString, _locale: &QString) -> QString {
+        let args: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&args_json.to_string()).unwrap_or_default();
+        let values: Vec<(String, String)> = args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), String::from)))
+            .collect();
+        let refs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        qs(&self.rust().text(&id.to_string(), &refs))
+    }
+
+    /// Re-renders every text that Rust translates; QML's own bindings depend on
+    /// `locale`.
     fn refresh_texts(mut self: Pin<&mut Self>) {
         let daemon = self.rust().daemon_message();
-        let notice = self.rust().skin_message();
-        self.as_mut()
-            .set_daemon_text(QString::from(daemon.as_str()));
-        self.as_mut()
-            .set_skin_notice(QString::from(notice.as_str()));
+        let skin = self.rust().skin_message();
+        let job = self.rust().job_json();
+        let notice = self
+            .rust()
+            .last_notice
+            .as_ref()
+            .map(|n| self.rust().render(n))
+            .unwrap_or_default();
+        self.as_mut().set_daemon_text(qs(&daemon));
+        self.as_mut().set_skin_notice(qs(&skin));
+        self.as_mut().set_job_json(qs(&job));
+        self.as_mut().set_notice(qs(&notice));
+    }
+
+    fn show_notice(mut self: Pin<&mut Self>, n: Option<Notice>) {
+        self.as_mut().rust_mut().last_notice = n;
+        self.refresh_texts();
+    }
+
+    fn set_job(mut self: Pin<&mut Self>, job: JobView) {
+        self.as_mut().rust_mut().job = job;
+        let text = self.rust().job_json();
+        self.set_job_json(qs(&text));
+    }
+
+    fn persist(mut self: Pin<&mut Self>, new: LauncherSettings) -> Result<(), Notice> {
+        let path = self.rust().settings_path.clone();
+        new.save(&path)?;
+        self.as_mut().rust_mut().settings_error = None;
+        let json = serde_json::to_string(&new).unwrap_or_default();
+        self.as_mut().rust_mut().settings = new;
+        self.as_mut().set_settings_json(qs(&json));
+        Ok(())
     }
 
     fn set_language(mut self: Pin<&mut Self>, locale: &QString) {
         let locale = locale.to_string();
-        if let Ok(t) = Translator::new(&locale) {
-            self.as_mut().rust_mut().translator = Some(t);
-            self.as_mut().set_locale(QString::from(locale.as_str()));
-            self.refresh_texts();
+        let Ok(t) = Translator::new(&locale) else {
+            return;
+        };
+        self.as_mut().rust_mut().translator = Some(t);
+        self.as_mut().set_locale(qs(&locale));
+        if self.rust().settings.language != locale {
+            let new = LauncherSettings {
+                language: locale,
+                ..self.rust().settings.clone()
+            };
+            if let Err(n) = self.as_mut().persist(new) {
+                self.as_mut().rust_mut().last_notice = Some(n);
+            }
         }
+        self.refresh_texts();
     }
 
     fn set_skin(mut self: Pin<&mut Self>, id: &QString) {
         let (skin, error) = skin::load_or_default(&id.to_string(), crate::user_skins().as_deref());
         self.as_mut().rust_mut().skin_error = error.map(|e| e.to_string());
         self.as_mut().set_skin_id(id.clone());
-        self.as_mut()
-            .set_skin_json(QString::from(skin_json(&skin).as_str()));
+        self.as_mut().set_skin_json(qs(&skin_json(&skin)));
+        if self.rust().settings.skin != id.to_string() {
+            let new = LauncherSettings {
+                skin: id.to_string(),
+                ..self.rust().settings.clone()
+            };
+            if let Err(n) = self.as_mut().persist(new) {
+                self.as_mut().rust_mut().last_notice = Some(n);
+            }
+        }
         self.refresh_texts();
+    }
+
+    /// Runs `work` on the runtime and `done` with its result on the Qt thread.
+    fn spawn<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+        done: impl FnOnce(Pin<&mut qobject::Launcher>, T) + Send + 'static,
+    ) {
+        let qt = self.qt_thread();
+        crate::runtime().spawn(async move {
+            let value = work.await;
+            let _ = qt.queue(move |obj| done(obj, value));
+        });
+    }
+
+    /// The live connection, or a notice saying the daemon is not there yet.
+    fn proxy(&self) -> Result<DaemonProxy<'static>, Notice> {
+        self.rust().proxy.clone().ok_or_else(|| {
+            Notice::new("error-daemon-unreachable").arg("detail", self.rust().daemon_message())
+        })
     }
 
     fn start(mut self: Pin<&mut Self>) {
         if std::mem::replace(&mut self.as_mut().rust_mut().started, true) {
             return;
         }
-        let options = match DaemonOptions::installed(crate::daemon_args()) {
+        let folders = folders::discover(
+            &settings::builtin_models_dir(),
+            &self.rust().settings.model_dirs,
+            &std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default(),
+        );
+        self.as_mut()
+            .set_folders_json(qs(&serde_json::to_string(&folders).unwrap_or_default()));
+        self.start_supervisor();
+    }
+
+    /// Starts the supervisor for the current settings (after stopping any previous one)
+    /// and follows its states and connections.
+    fn start_supervisor(mut self: Pin<&mut Self>) {
+        let s = &self.rust().settings;
+        let mut args = s.daemon_args();
+        args.extend(crate::daemon_args());
+        let options = match DaemonOptions::installed(args, s.daemon_env()) {
             Ok(o) => o,
             Err(e) => {
                 self.as_mut().rust_mut().state = DaemonState::Restarting {
@@ -188,26 +480,319 @@ impl qobject::Launcher {
                 return;
             }
         };
-        let runtime = crate::runtime();
-        let _guard = runtime.enter();
-        let supervisor = Supervisor::start(options);
-        let mut states = supervisor.state();
         let qt = self.qt_thread();
-        runtime.spawn(async move {
-            loop {
-                let state = states.borrow_and_update().clone();
-                let queued = qt.queue(move |mut obj: Pin<&mut qobject::Launcher>| {
-                    let ready = matches!(state, DaemonState::Running { .. });
-                    obj.as_mut().rust_mut().state = state;
-                    obj.as_mut().set_daemon_ready(ready);
-                    obj.refresh_texts();
-                });
-                if queued.is_err() || states.changed().await.is_err() {
-                    return;
-                }
+        crate::runtime().spawn(async move {
+            if let Some(old) = crate::take_supervisor() {
+                old.stop(false).await;
             }
+            let supervisor = Supervisor::start(options);
+            follow_states(qt.clone(), supervisor.state());
+            follow_connections(qt, supervisor.connections());
+            crate::keep_supervisor(supervisor);
         });
-        crate::keep_supervisor(supervisor);
-        self.refresh_texts();
     }
+
+    fn generate(mut self: Pin<&mut Self>, form_json: &QString) {
+        if self.rust().job.busy() {
+            return;
+        }
+        let form: GenerateForm = match serde_json::from_str(&form_json.to_string()) {
+            Ok(f) => f,
+            Err(e) => {
+                let n = Notice::new("error-internal").arg("detail", e);
+                return self.set_job(JobView::refused(n));
+            }
+        };
+        let proxy = match self.proxy() {
+            Ok(p) => p,
+            Err(n) => return self.set_job(JobView::refused(n)),
+        };
+        self.as_mut().rust_mut().job_seeds.clear();
+        self.as_mut().rust_mut().job_infotexts.clear();
+        self.as_mut().set_job(JobView::submitting());
+        self.spawn(
+            async move { session::submit(&proxy, &form).await },
+            |obj, submitted| match submitted {
+                Ok(id) => {
+                    let mut job = obj.rust().job.clone();
+                    job.id = Some(id);
+                    obj.set_job(job);
+                }
+                Err(n) => obj.set_job(JobView::refused(n)),
+            },
+        );
+    }
+
+    fn cancel(self: Pin<&mut Self>) {
+        let (Some(id), Ok(proxy)) = (self.rust().job.id, self.proxy()) else {
+            return;
+        };
+        self.spawn(async move { session::cancel(&proxy, id).await }, |obj, r| {
+            obj.show_notice(r.err())
+        });
+    }
+
+    fn count_tokens(&self, text: &QString) -> QString {
+        let (n, limit) = tokens::count(&text.to_string());
+        qs(&format!("{n}/{limit}"))
+    }
+
+    fn switch_model(self: Pin<&mut Self>, title: &QString) {
+        let Ok(proxy) = self.proxy() else { return };
+        let title = title.to_string();
+        self.spawn(
+            async move {
+                session::switch_model(&proxy, &title).await?;
+                session::models(&proxy).await
+            },
+            |obj, r| apply_models(obj, r),
+        );
+    }
+
+    fn refresh_gallery(self: Pin<&mut Self>) {
+        let Ok(proxy) = self.proxy() else { return };
+        self.spawn(async move { session::gallery(&proxy).await }, apply_gallery);
+    }
+
+    fn delete_job(self: Pin<&mut Self>, id: f64) {
+        let Ok(proxy) = self.proxy() else { return };
+        let id = id as i64;
+        self.spawn(
+            async move {
+                session::delete(&proxy, id).await?;
+                session::gallery(&proxy).await
+            },
+            apply_gallery,
+        );
+    }
+
+    fn reuse(mut self: Pin<&mut Self>, infotext: &QString) {
+        match GenerateForm::from_infotext(&infotext.to_string()) {
+            Ok(form) => {
+                let json = serde_json::to_string(&form).unwrap_or_default();
+                // Set it even when unchanged, so the page fills again.
+                self.as_mut().set_form_json(QString::default());
+                self.as_mut().set_form_json(qs(&json));
+            }
+            Err(n) => self.show_notice(Some(n)),
+        }
+    }
+
+    fn read_png_info(&self, url: &QString) -> QString {
+        let value = match pnginfo::read(&files::local_path(&url.to_string())) {
+            Ok(info) => json!(info),
+            Err(n) => json!({"error": self.rust().render(&n)}),
+        };
+        qs(&value.to_string())
+    }
+
+    fn send_to_img2img(mut self: Pin<&mut Self>, path: &QString) {
+        self.as_mut().set_img2img_image(QString::default());
+        self.set_img2img_image(path.clone());
+    }
+
+    fn save_image_as(self: Pin<&mut Self>, path: &QString, dest_url: &QString) {
+        let src = files::local_path(&path.to_string());
+        let dest = files::local_path(&dest_url.to_string());
+        let result = files::save_copy(&src, &dest)
+            .map(|saved| Notice::new("saved-to").arg("path", saved.display()));
+        self.show_notice(Some(result.unwrap_or_else(|n| n)));
+    }
+
+    fn copy_image(self: Pin<&mut Self>, path: &QString) {
+        let local = qs(&files::local_path(&path.to_string()).display().to_string());
+        let n = if qobject::copy_image_to_clipboard(&local) {
+            Notice::new("copied")
+        } else {
+            Notice::new("image-unreadable")
+                .arg("path", path.to_string())
+                .arg("detail", "")
+        };
+        self.show_notice(Some(n));
+    }
+
+    fn folder_url(&self, path: &QString) -> QString {
+        qs(&files::folder_url(&files::local_path(&path.to_string())))
+    }
+
+    fn save_settings(mut self: Pin<&mut Self>, settings_json: &QString) -> QString {
+        let new: LauncherSettings = match serde_json::from_str(&settings_json.to_string()) {
+            Ok(s) => s,
+            Err(e) => return qs(&e.to_string()),
+        };
+        let restart = self.rust().settings.daemon_changed(&new);
+        if let Err(n) = self.as_mut().persist(new) {
+            return qs(&self.rust().render(&n));
+        }
+        if restart && self.rust().started {
+            self.as_mut().start_supervisor();
+        }
+        self.show_notice(Some(Notice::new("settings-saved")));
+        QString::default()
+    }
+
+    fn add_model_folder(mut self: Pin<&mut Self>, url: &QString) -> QString {
+        let folder = match folders::add(&files::local_path(&url.to_string())) {
+            Ok(f) => f,
+            Err(n) => return qs(&self.rust().render(&n)),
+        };
+        let mut new = self.rust().settings.clone();
+        if !new.model_dirs.contains(&folder.path) {
+            new.model_dirs.push(folder.path.clone());
+        }
+        let json = serde_json::to_string(&new).unwrap_or_default();
+        let error = self.as_mut().save_settings(&qs(&json));
+        if error.is_empty() {
+            let mut found: Vec<folders::ModelFolder> =
+                serde_json::from_str(&self.folders_json().to_string()).unwrap_or_default();
+            if !found.iter().any(|f| f.path == folder.path) {
+                found.push(folder);
+            }
+            self.as_mut()
+                .set_folders_json(qs(&serde_json::to_string(&found).unwrap_or_default()));
+        }
+        error
+    }
+
+    fn close_welcome(mut self: Pin<&mut Self>) {
+        self.as_mut().set_show_welcome(false);
+        let new = LauncherSettings {
+            welcomed: true,
+            ..self.rust().settings.clone()
+        };
+        if let Err(n) = self.as_mut().persist(new) {
+            self.show_notice(Some(n));
+        }
+    }
+}
+
+fn apply_gallery(mut obj: Pin<&mut qobject::Launcher>, r: Result<Vec<GalleryItem>, Notice>) {
+    match r {
+        Ok(items) => {
+            let json = serde_json::to_string(&items).unwrap_or_default();
+            obj.as_mut().rust_mut().gallery = items;
+            obj.set_gallery_json(qs(&json));
+        }
+        Err(n) => obj.show_notice(Some(n)),
+    }
+}
+
+fn apply_models(mut obj: Pin<&mut qobject::Launcher>, r: Result<Models, Notice>) {
+    match r {
+        Ok(m) => {
+            obj.as_mut().rust_mut().models = m;
+            let json = obj.rust().models_json();
+            obj.set_models_json(qs(&json));
+        }
+        Err(n) => obj.show_notice(Some(n)),
+    }
+}
+
+/// Mirrors the supervisor's state into `daemonText`/`daemonReady`.
+fn follow_states(qt: Qt, mut states: tokio::sync::watch::Receiver<DaemonState>) {
+    crate::runtime().spawn(async move {
+        loop {
+            let state = states.borrow_and_update().clone();
+            let queued = qt.queue(move |mut obj: Pin<&mut qobject::Launcher>| {
+                let ready = matches!(state, DaemonState::Running { .. });
+                obj.as_mut().rust_mut().state = state;
+                obj.as_mut().set_daemon_ready(ready);
+                obj.refresh_texts();
+            });
+            if queued.is_err() || states.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// On each new connection: hand the proxy to the object, load models and the gallery,
+/// and apply job signals until the connection goes.
+fn follow_connections(
+    qt: Qt,
+    mut conns: tokio::sync::watch::Receiver<Option<zbus::Connection>>,
+) {
+    crate::runtime().spawn(async move {
+        loop {
+            let conn = conns.borrow_and_update().clone();
+            let proxy = match &conn {
+                Some(c) => DaemonProxy::new(c).await.ok(),
+                None => None,
+            };
+            let events = match &proxy {
+                Some(p) => session::events(p).await.ok(),
+                None => None,
+            };
+            let p = proxy.clone();
+            let _ = qt.queue(move |mut obj: Pin<&mut qobject::Launcher>| {
+                obj.as_mut().rust_mut().proxy = p.clone();
+                if p.is_some() {
+                    obj.as_mut().refresh_gallery();
+                    refresh_models(obj.as_ref().get_ref(), p);
+                } else if obj.rust().job.busy() {
+                    // The daemon went away mid-job; its restart marks the job interrupted.
+                    let n = Notice::new("job-interrupted");
+                    obj.set_job(JobView::refused(n));
+                }
+            });
+            if let (Some(mut events), Some(proxy)) = (events, proxy) {
+                use futures_util::StreamExt;
+                loop {
+                    tokio::select! {
+                        e = events.next() => match e {
+                            Some(e) => on_event(&qt, &proxy, e),
+                            None => break,
+                        },
+                        changed = conns.changed() => {
+                            if changed.is_err() { return; }
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            if conns.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+fn refresh_models(obj: &qobject::Launcher, proxy: Option<DaemonProxy<'static>>) {
+    if let Some(proxy) = proxy {
+        obj.spawn(async move { session::models(&proxy).await }, apply_models);
+    }
+}
+
+fn on_event(qt: &Qt, proxy: &DaemonProxy<'static>, event: JobEvent) {
+    let proxy = proxy.clone();
+    let _ = qt.queue(move |mut obj: Pin<&mut qobject::Launcher>| {
+        let mut job = obj.rust().job.clone();
+        let mine = job.apply(&event);
+        if matches!(event, JobEvent::Finished { .. }) {
+            obj.as_mut().refresh_gallery();
+        }
+        if !mine {
+            return;
+        }
+        let finished = job.phase == Phase::Done;
+        let id = event.job_id();
+        obj.as_mut().set_job(job);
+        if finished {
+            obj.spawn(
+                async move {
+                    let info = proxy.get_job(id).await.ok()?;
+                    serde_json::from_str::<ra_wire::JobInfo>(&info).ok()
+                },
+                |mut obj, info| {
+                    if let Some(info) = info {
+                        obj.as_mut().rust_mut().job_seeds = info.seeds;
+                        obj.as_mut().rust_mut().job_infotexts = info.infotexts;
+                        let text = obj.rust().job_json();
+                        obj.set_job_json(qs(&text));
+                    }
+                },
+            );
+        }
+    });
 }

@@ -6,6 +6,7 @@ pub mod bridge;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
+use ra_launcher_core::settings::{self, LauncherSettings};
 use ra_launcher_core::supervisor::Supervisor;
 
 use cxx_qt_lib::{QGuiApplication, QQmlApplicationEngine, QUrl};
@@ -29,6 +30,11 @@ pub fn keep_supervisor(s: Supervisor) {
     *SUPERVISOR.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
 }
 
+/// The running supervisor, to stop it (on quit, or to restart with new settings).
+pub fn take_supervisor() -> Option<Supervisor> {
+    SUPERVISOR.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
 /// Users' own skins: `$XDG_DATA_HOME/ra/skins` (or `~/.local/share/ra/skins`).
 pub fn user_skins() -> Option<PathBuf> {
     Some(ra_wire::paths::data_dir().join("skins"))
@@ -42,7 +48,24 @@ pub fn daemon_args() -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn main() {
+/// `$RA_LAUNCHER_CONFIG`, else `~/.config/ra/launcher.toml`.
+pub fn settings_path() -> PathBuf {
+    std::env::var_os("RA_LAUNCHER_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(settings::default_path)
+}
+
+fn main() -> std::process::ExitCode {
+    // `--qml-test DIR` runs the Qt Quick Test files in DIR against this binary's QML
+    // module (the pages and the real `Launcher` object); the exit code counts failures.
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, dir] = args.as_slice() {
+        if flag == "--qml-test" {
+            let failures = bridge::qobject::run_qml_tests(&cxx_qt_lib::QString::from(dir.as_str()));
+            stop_daemon();
+            return std::process::ExitCode::from(failures.clamp(0, 255) as u8);
+        }
+    }
     let mut app = QGuiApplication::new();
     let mut engine = QQmlApplicationEngine::new();
     if let Some(engine) = engine.as_mut() {
@@ -51,9 +74,14 @@ fn main() {
     if let Some(app) = app.as_mut() {
         app.exec();
     }
-    // The window is gone: stop the daemon (keeping it running is a setting to come).
-    let supervisor = SUPERVISOR.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(s) = supervisor {
-        runtime().block_on(s.stop(false));
+    stop_daemon();
+    std::process::ExitCode::SUCCESS
+}
+
+/// The window is gone: stop the daemon unless the user chose to keep it running.
+fn stop_daemon() {
+    let keep = LauncherSettings::load(&settings_path()).0.keep_daemon_running;
+    if let Some(s) = take_supervisor() {
+        runtime().block_on(s.stop(keep));
     }
 }

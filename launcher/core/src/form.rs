@@ -10,6 +10,7 @@ use ra_wire::sampler::{SamplerName, ScheduleType};
 use ra_wire::JobRequest;
 use serde::{Deserialize, Serialize};
 
+use crate::files::local_path;
 use crate::notice::Notice;
 
 /// Width × height buttons on the Generate page, SD 1.x sizes first.
@@ -114,7 +115,7 @@ impl GenerateForm {
             if !(0.0..=1.0).contains(&self.denoising_strength) {
                 return Err(field("denoising_strength").arg("min", 0).arg("max", 1));
             }
-            Some(read_image_base64(Path::new(&local_path(&self.init_image)))?)
+            Some(read_image_base64(&local_path(&self.init_image))?)
         };
         if !self.mask.is_empty() {
             if init_image.is_none() {
@@ -194,37 +195,6 @@ impl GenerateForm {
         }
         Ok(form)
     }
-}
-
-/// A path from QML, which may be a `file://` URL.
-pub fn local_path(url_or_path: &str) -> String {
-    match url_or_path.strip_prefix("file://") {
-        Some(p) => percent_decode(p),
-        None => url_or_path.to_string(),
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Largest input file the launcher sends (the daemon's default body limit is 64 MiB of

@@ -12,6 +12,7 @@
 //!
 //! The Qt side (`launcher/`) only turns these into QObject properties and signals.
 
+pub mod files;
 pub mod folders;
 pub mod form;
 pub mod i18n;

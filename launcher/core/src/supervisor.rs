@@ -149,6 +149,11 @@ impl Supervisor {
         self.state.clone()
     }
 
+    /// The current connection; it changes each time the daemon is (re)started.
+    pub fn connections(&self) -> watch::Receiver<Option<zbus::Connection>> {
+        self.conn.clone()
+    }
+
     /// A proxy on the current connection, once the daemon is up.
     pub async fn proxy(&self) -> Option<DaemonProxy<'static>> {
         let conn = self.conn.borrow().clone()?;

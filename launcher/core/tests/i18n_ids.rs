@@ -22,13 +22,19 @@ fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Ids in `tr("…"`, `text("…"` and `Notice::new("…"` calls (whitespace allowed after the parenthesis, as
-/// rustfmt breaks long calls); Rust test modules are skipped.
+/// Ids in calls of the translating functions — `tr("…"`, `tra("…"`, `text("…"`,
+/// `Notice::new("…"`, and QML's helpers `t("…"` and `ta("…"` — with whitespace allowed
+/// after the parenthesis, as rustfmt breaks long calls. A name only counts as a whole
+/// word (`getContext("2d")` is not `t(`). Rust test modules are skipped.
 fn used_ids(text: &str) -> Vec<String> {
     let code = text.split("#[cfg(test)]").next().unwrap_or("");
     let mut ids = Vec::new();
-    for call in ["tr(", "text(", "Notice::new("] {
+    for call in ["tr(", "tra(", "text(", "Notice::new(", "t(", "ta("] {
         for (i, _) in code.match_indices(call) {
+            let before = code[..i].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
             let rest = code[i + call.len()..].trim_start();
             if let Some(rest) = rest.strip_prefix('"') {
                 if let Some(end) = rest.find('"') {

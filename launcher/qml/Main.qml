@@ -1,1 +1,0 @@
-../../qml/Main.qml
