@@ -117,10 +117,14 @@ Item {
         id: confirm
         objectName: "confirmDelete"
         anchors.centerIn: parent
+        width: 440
         modal: true
         title: root.t("delete-confirm-title")
         standardButtons: Dialog.Ok | Dialog.Cancel
-        Label { text: root.t("delete-confirm") }
+        contentItem: Label {
+            text: root.t("delete-confirm")
+            wrapMode: Text.Wrap
+        }
         onAccepted: root.launcher.deleteJob(root.current.job)
     }
 }

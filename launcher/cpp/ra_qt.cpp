@@ -23,8 +23,12 @@ std::int32_t runQmlTests(const QString& dir)
     QByteArray program("ra-launcher");
     QByteArray input("-input");
     QByteArray folder = dir.toLocal8Bit();
-    char* argv[] = { program.data(), input.data(), folder.data(), nullptr };
-    int argc = 3;
+    // Qt 6.4 does not search the resource tree for modules by itself (6.5 does).
+    QByteArray import("-import");
+    QByteArray resources("qrc:/qt/qml");
+    char* argv[] = { program.data(), input.data(), folder.data(), import.data(),
+                     resources.data(), nullptr };
+    int argc = 5;
     return quick_test_main(argc, argv, "ra-launcher", nullptr);
 }
 

@@ -452,14 +452,18 @@ impl qobject::Launcher {
         if std::mem::replace(&mut self.as_mut().rust_mut().started, true) {
             return;
         }
-        let folders = folders::discover(
+        self.as_mut().refresh_folders();
+        self.start_supervisor();
+    }
+
+    /// Looks for model folders again (RA's own, the added ones, usual installs).
+    fn refresh_folders(self: Pin<&mut Self>) {
+        let found = folders::discover(
             &settings::builtin_models_dir(),
             &self.rust().settings.model_dirs,
             &std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default(),
         );
-        self.as_mut()
-            .set_folders_json(qs(&serde_json::to_string(&folders).unwrap_or_default()));
-        self.start_supervisor();
+        self.set_folders_json(qs(&serde_json::to_string(&found).unwrap_or_default()));
     }
 
     /// Starts the supervisor for the current settings (after stopping any previous one)
@@ -643,13 +647,7 @@ impl qobject::Launcher {
         let json = serde_json::to_string(&new).unwrap_or_default();
         let error = self.as_mut().save_settings(&qs(&json));
         if error.is_empty() {
-            let mut found: Vec<folders::ModelFolder> =
-                serde_json::from_str(&self.folders_json().to_string()).unwrap_or_default();
-            if !found.iter().any(|f| f.path == folder.path) {
-                found.push(folder);
-            }
-            self.as_mut()
-                .set_folders_json(qs(&serde_json::to_string(&found).unwrap_or_default()));
+            self.refresh_folders();
         }
         error
     }

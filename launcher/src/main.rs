@@ -48,6 +48,9 @@ pub fn daemon_args() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Where the build puts the `RA` QML module in the resources.
+const QML_IMPORT_PATH: &str = "qrc:/qt/qml";
+
 /// `$RA_LAUNCHER_CONFIG`, else `~/.config/ra/launcher.toml`.
 pub fn settings_path() -> PathBuf {
     std::env::var_os("RA_LAUNCHER_CONFIG")
@@ -68,7 +71,10 @@ fn main() -> std::process::ExitCode {
     }
     let mut app = QGuiApplication::new();
     let mut engine = QQmlApplicationEngine::new();
-    if let Some(engine) = engine.as_mut() {
+    if let Some(mut engine) = engine.as_mut() {
+        // Qt 6.4 does not search the resource tree for modules by itself (6.5 does);
+        // without this, `import RA` finds the Rust types but not the QML singleton.
+        engine.as_mut().add_import_path(&cxx_qt_lib::QString::from(QML_IMPORT_PATH));
         engine.load(&QUrl::from("qrc:/qt/qml/RA/qml/Main.qml"));
     }
     if let Some(app) = app.as_mut() {
