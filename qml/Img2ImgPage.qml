@@ -48,7 +48,7 @@ Item {
         spacing: 12
 
         ScrollView {
-            Layout.preferredWidth: 380
+            Layout.preferredWidth: 340
             Layout.fillHeight: true
             contentWidth: availableWidth
             ColumnLayout {
@@ -112,18 +112,24 @@ Item {
         ColumnLayout {
             Layout.fillWidth: true
             Layout.fillHeight: true
-            RowLayout {
+            Flow {
                 Layout.fillWidth: true
+                spacing: 6
                 Button {
                     objectName: "loadImage"
                     text: root.t("load-image")
                     onClicked: openDialog.open()
                 }
-                Label { text: root.t("brush-size"); color: Theme.text }
+                Label {
+                    height: brush.height
+                    verticalAlignment: Text.AlignVCenter
+                    text: root.t("brush-size")
+                    color: Theme.text
+                }
                 Slider {
                     id: brush
                     objectName: "brushSize"
-                    Layout.preferredWidth: 100
+                    width: 100
                     from: 4
                     to: 128
                     value: 32
@@ -170,13 +176,17 @@ Item {
                     height: Math.max(1, input.paintedHeight)
                 }
                 Label {
+                    objectName: "imageHint"
                     anchors.centerIn: parent
                     width: parent.width - 32
                     horizontalAlignment: Text.AlignHCenter
                     wrapMode: Text.Wrap
                     visible: input.status !== Image.Ready
-                    text: root.t("drop-image")
-                    color: Theme.muted
+                    text: input.status === Image.Error
+                          ? root.launcher.tra("image-unreadable", JSON.stringify(
+                                {path: root.imagePath, detail: input.source}), root.launcher.locale)
+                          : root.t("drop-image")
+                    color: input.status === Image.Error ? Theme.danger : Theme.muted
                 }
                 DropArea {
                     anchors.fill: parent
@@ -190,7 +200,7 @@ Item {
 
         ResultPanel {
             launcher: root.launcher
-            Layout.preferredWidth: 280
+            Layout.preferredWidth: 260
             Layout.fillHeight: true
             onGenerate: root.generate()
         }

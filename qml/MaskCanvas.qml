@@ -1,8 +1,8 @@
 import QtQuick
 
-// The inpainting mask, painted over the input image: white repaints, black keeps.
+// The inpainting mask, painted over the input image: white repaints, transparent keeps.
 // Strokes are queued and drawn in onPaint; the canvas shows half-transparent so the
-// image stays visible, while toDataURL() gives the mask itself.
+// image stays visible, while toDataURL() gives the mask itself (a PNG with alpha).
 Canvas {
     id: root
     property real brushSize: 32
@@ -10,7 +10,7 @@ Canvas {
     property bool hasMask: false
     property var pending: []
     property point last
-    opacity: 0.45
+    opacity: 0.6
 
     function queue(op) {
         pending.push(op)
@@ -28,8 +28,7 @@ Canvas {
     function stroke(x1, y1, x2, y2) {
         if (!eraser)
             hasMask = true
-        queue({kind: "line", x1: x1, y1: y1, x2: x2, y2: y2,
-               color: eraser ? "black" : "white", size: brushSize})
+        queue({kind: "line", x1: x1, y1: y1, x2: x2, y2: y2, erase: eraser, size: brushSize})
     }
 
     onAvailableChanged: clear()
@@ -40,20 +39,19 @@ Canvas {
         const ctx = getContext("2d")
         for (const op of pending) {
             if (op.kind === "clear") {
-                ctx.fillStyle = "black"
-                ctx.fillRect(0, 0, width, height)
+                ctx.clearRect(0, 0, width, height)
             } else if (op.kind === "invert") {
                 const img = ctx.getImageData(0, 0, width, height)
                 const d = img.data
                 for (let i = 0; i < d.length; i += 4) {
-                    d[i] = 255 - d[i]
-                    d[i + 1] = 255 - d[i + 1]
-                    d[i + 2] = 255 - d[i + 2]
-                    d[i + 3] = 255
+                    const painted = d[i + 3] > 127
+                    d[i] = d[i + 1] = d[i + 2] = 255
+                    d[i + 3] = painted ? 0 : 255
                 }
                 ctx.drawImage(img, 0, 0)
             } else {
-                ctx.strokeStyle = op.color
+                ctx.globalCompositeOperation = op.erase ? "destination-out" : "source-over"
+                ctx.strokeStyle = "white"
                 ctx.lineWidth = op.size
                 ctx.lineCap = "round"
                 ctx.beginPath()

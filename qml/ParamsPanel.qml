@@ -118,6 +118,7 @@ GridLayout {
             id: seedField
             objectName: "seed"
             Layout.fillWidth: true
+            Layout.preferredWidth: 80
             text: "-1"
             validator: RegularExpressionValidator { regularExpression: /-1|[0-9]{1,10}/ }
         }
@@ -141,6 +142,7 @@ GridLayout {
     Label { text: root.t("size"); color: Theme.text }
     Flow {
         Layout.fillWidth: true
+        Layout.preferredWidth: 200
         spacing: 4
         Repeater {
             model: root.choices.sizes
@@ -162,6 +164,8 @@ GridLayout {
         SpinBox {
             id: widthBox
             objectName: "width"
+            Layout.fillWidth: true
+            Layout.preferredWidth: 100
             from: 64
             to: 2048
             stepSize: 64
@@ -172,6 +176,8 @@ GridLayout {
         SpinBox {
             id: heightBox
             objectName: "height"
+            Layout.fillWidth: true
+            Layout.preferredWidth: 100
             from: 64
             to: 2048
             stepSize: 64

@@ -120,8 +120,9 @@ ColumnLayout {
         }
     }
 
-    RowLayout {
+    Flow {
         Layout.fillWidth: true
+        spacing: 6
         enabled: !root.busy && root.shownPath.length > 0
         Button {
             objectName: "saveAsButton"

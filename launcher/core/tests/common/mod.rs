@@ -19,6 +19,7 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 /// Makes `data/models/Stable-diffusion/tiny.safetensors` under `data`.
+#[allow(dead_code)] // not every test binary that shares this module makes a model
 pub fn put_tiny_model(data: &Path) {
     let models = data.join("models/Stable-diffusion");
     std::fs::create_dir_all(&models).unwrap();
