@@ -64,6 +64,7 @@ Item {
 
         ColumnLayout {
             Layout.preferredWidth: 360
+            Layout.maximumWidth: 360
             Layout.fillHeight: true
             spacing: 8
             Image {
@@ -77,6 +78,7 @@ Item {
             ScrollView {
                 Layout.fillWidth: true
                 Layout.fillHeight: true
+                contentWidth: availableWidth
                 TextArea {
                     objectName: "galleryInfotext"
                     readOnly: true

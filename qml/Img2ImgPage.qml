@@ -112,28 +112,25 @@ Item {
         ColumnLayout {
             Layout.fillWidth: true
             Layout.fillHeight: true
-            Flow {
+            RowLayout {
                 Layout.fillWidth: true
-                spacing: 6
                 Button {
                     objectName: "loadImage"
                     text: root.t("load-image")
                     onClicked: openDialog.open()
                 }
-                Label {
-                    height: brush.height
-                    verticalAlignment: Text.AlignVCenter
-                    text: root.t("brush-size")
-                    color: Theme.text
-                }
+                Label { text: root.t("brush-size"); color: Theme.text }
                 Slider {
                     id: brush
                     objectName: "brushSize"
-                    width: 100
+                    Layout.fillWidth: true
                     from: 4
                     to: 128
                     value: 32
                 }
+            }
+            RowLayout {
+                Layout.fillWidth: true
                 Button {
                     objectName: "eraser"
                     text: root.t("eraser")

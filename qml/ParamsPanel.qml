@@ -140,14 +140,17 @@ GridLayout {
     }
 
     Label { text: root.t("size"); color: Theme.text }
-    Flow {
+    GridLayout {
         Layout.fillWidth: true
         Layout.preferredWidth: 200
-        spacing: 4
+        columns: 3
+        columnSpacing: 4
+        rowSpacing: 2
         Repeater {
             model: root.choices.sizes
             Button {
                 required property var modelData
+                Layout.fillWidth: true
                 text: modelData.width + "×" + modelData.height
                 flat: !(widthBox.value === modelData.width && heightBox.value === modelData.height)
                 onClicked: {

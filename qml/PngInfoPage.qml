@@ -47,6 +47,7 @@ Item {
 
         ColumnLayout {
             Layout.preferredWidth: 420
+            Layout.maximumWidth: 420
             Layout.fillHeight: true
             Button {
                 objectName: "openPng"
@@ -64,6 +65,7 @@ Item {
             ScrollView {
                 Layout.fillWidth: true
                 Layout.fillHeight: true
+                contentWidth: availableWidth
                 TextArea {
                     objectName: "pngParameters"
                     readOnly: true

@@ -120,9 +120,9 @@ ColumnLayout {
         }
     }
 
-    Flow {
+    GridLayout {
         Layout.fillWidth: true
-        spacing: 6
+        columns: root.width > 420 ? 3 : 2
         enabled: !root.busy && root.shownPath.length > 0
         Button {
             objectName: "saveAsButton"
