@@ -1,34 +1,46 @@
 #!/usr/bin/env bash
-# Sets up and runs RA's main job today: builds ra-daemon, makes the tiny test model
-# (random weights, real on-disk format) and generates one image with it.
+# Sets up and runs RA: builds the launcher and the daemon, then opens the launcher.
+#
+# With a display, the launcher opens as a normal desktop window with your own settings
+# and model folders. Without one (a server, CI, a container), it opens under Xvfb in a
+# demo home with the tiny test model, generates an image through the window, saves a
+# screenshot of every page in zh-CN and en-US to out/screenshots/, and quits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-cargo build --release -p ra-daemon
-bin="$CARGO_TARGET_DIR/release/ra-daemon"
+cargo build --release -p ra-daemon -p ra-launcher
+bin="$CARGO_TARGET_DIR/release"
 
-model="$RA_CACHE/models/ra-tiny.safetensors"
-if [ ! -f "$model" ]; then
-  mkdir -p "$(dirname "$model")"
-  "$bin" dev make-model --preset tiny --layout single-file --out "$model" --seed 0 >/dev/null
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  exec "$bin/ra-launcher"
 fi
 
-mkdir -p out
-"$bin" generate --model "$model" --prompt "a lighthouse on a cliff at dusk, 灯塔" \
-  --negative-prompt "blurry" --steps 20 --sampler "DPM++ 2M" --schedule-type Karras \
-  --seed 42 --width 256 --height 256 --out out/ra-demo.png >/dev/null
+demo="$(pwd)/out/demo"
+shots="$(pwd)/out/screenshots"
+model="$demo/data/ra/models/Stable-diffusion/ra-tiny.safetensors"
+if [ ! -f "$model" ]; then
+  mkdir -p "$(dirname "$model")"
+  "$bin/ra-daemon" dev make-model --preset tiny --layout single-file --out "$model" --seed 0 >/dev/null
+fi
+rm -rf "$demo/config" "$shots"
+mkdir -p "$shots" "$demo/run"
+chmod 700 "$demo/run"
+
+echo "No display found: opening the launcher under Xvfb with the tiny demo model…"
+HOME="$demo" XDG_DATA_HOME="$demo/data" XDG_CONFIG_HOME="$demo/config" \
+  XDG_RUNTIME_DIR="$demo/run" RA_DAEMON_ARGS="--no-session-bus" \
+  RA_SCREENSHOT_DIR="$shots" QT_QPA_PLATFORM=xcb \
+  xvfb-run -a -s "-screen 0 1280x800x24" "$bin/ra-launcher"
 
 cat <<MSG
 
-Generated: $(pwd)/out/ra-demo.png
-Its generation parameters (as A1111 writes them):
-$("$bin" png-info out/ra-demo.png | sed 's/^/  /')
+The launcher generated an image through its Generate page and photographed every page:
+$(ls "$shots" | sed "s|^|  $shots/|")
+The image itself: $(ls "$demo"/data/ra/outputs/*.png | tail -n 1)
 
-The tiny model has random weights, so the image is coloured noise: this run shows the
-whole pipeline working (tokenizer, text encoder, UNet, sampler, VAE, PNG with infotext).
-For real pictures, point --model at a real Stable Diffusion 1.x/2.x checkpoint, e.g.
-  $bin generate --model ~/stable-diffusion-webui/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors \\
-      --prompt "a lighthouse at dusk" --out lighthouse.png
-(an A1111 single-file .safetensors, or a diffusers folder with model_index.json).
+The tiny demo model has random weights, so the picture is coloured noise: it shows the
+whole path working (window → D-Bus → daemon → engine → PNG with A1111 infotext). On a
+desktop, run this command again with a display and use your own models (the welcome
+shows where to put them, or add your A1111/ComfyUI folder in Settings).
 MSG
