@@ -49,7 +49,7 @@ Item {
                         fillMode: Image.PreserveAspectFit
                         asynchronous: true
                         sourceSize: Qt.size(256, 256)
-                        source: "file://" + parent.modelData.path
+                        source: root.launcher.fileUrl(parent.modelData.path)
                     }
                     MouseArea { anchors.fill: parent; onClicked: root.selected = parent.index }
                 }
@@ -73,7 +73,7 @@ Item {
                 Layout.preferredHeight: 300
                 fillMode: Image.PreserveAspectFit
                 asynchronous: true
-                source: root.current ? "file://" + root.current.path : ""
+                source: root.current ? root.launcher.fileUrl(root.current.path) : ""
             }
             ScrollView {
                 Layout.fillWidth: true
@@ -105,7 +105,10 @@ Item {
                 Button {
                     objectName: "deleteButton"
                     text: root.t("delete")
-                    onClicked: confirm.open()
+                    onClicked: {
+                        confirm.job = root.current.job
+                        confirm.open()
+                    }
                 }
             }
             Button {
@@ -127,6 +130,8 @@ Item {
             text: root.t("delete-confirm")
             wrapMode: Text.Wrap
         }
-        onAccepted: root.launcher.deleteJob(root.current.job)
+        // The job chosen when the dialog opened, even if new images arrived since.
+        property real job: -1
+        onAccepted: root.launcher.deleteJob(job)
     }
 }

@@ -158,9 +158,7 @@ Item {
                     anchors.fill: parent
                     anchors.margins: 8
                     fillMode: Image.PreserveAspectFit
-                    source: root.imagePath.length === 0 ? ""
-                            : root.imagePath.startsWith("file:") ? root.imagePath
-                            : "file://" + root.imagePath
+                    source: root.launcher.fileUrl(root.imagePath)
                 }
                 MaskCanvas {
                     id: mask

@@ -38,6 +38,7 @@ Canvas {
     onPaint: {
         const ctx = getContext("2d")
         for (const op of pending) {
+            ctx.globalCompositeOperation = "source-over"
             if (op.kind === "clear") {
                 ctx.clearRect(0, 0, width, height)
             } else if (op.kind === "invert") {
@@ -48,7 +49,7 @@ Canvas {
                     d[i] = d[i + 1] = d[i + 2] = 255
                     d[i + 3] = painted ? 0 : 255
                 }
-                ctx.drawImage(img, 0, 0)
+                ctx.putImageData(img, 0, 0)
             } else {
                 ctx.globalCompositeOperation = op.erase ? "destination-out" : "source-over"
                 ctx.strokeStyle = "white"

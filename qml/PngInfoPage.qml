@@ -28,7 +28,7 @@ Item {
                 anchors.fill: parent
                 anchors.margins: 8
                 fillMode: Image.PreserveAspectFit
-                source: root.info.path ? "file://" + root.info.path : ""
+                source: root.info.path ? root.launcher.fileUrl(root.info.path) : ""
             }
             Label {
                 anchors.centerIn: parent

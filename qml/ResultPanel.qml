@@ -92,7 +92,7 @@ ColumnLayout {
             fillMode: Image.PreserveAspectFit
             asynchronous: true
             visible: !root.busy && root.shownPath.length > 0
-            source: visible ? "file://" + root.shownPath : ""
+            source: visible ? root.launcher.fileUrl(root.shownPath) : ""
         }
         Label {
             anchors.centerIn: parent
@@ -113,7 +113,7 @@ ColumnLayout {
                 width: 48
                 height: 48
                 fillMode: Image.PreserveAspectFit
-                source: "file://" + modelData
+                source: root.launcher.fileUrl(modelData)
                 opacity: index === root.shown ? 1 : 0.5
                 MouseArea { anchors.fill: parent; onClicked: root.shown = parent.index }
             }

@@ -164,6 +164,6 @@ Item {
     }
     FolderDialog {
         id: outputDialog
-        onAccepted: outputDir.text = String(selectedFolder).replace("file://", "")
+        onAccepted: outputDir.text = root.launcher.localPath(String(selectedFolder))
     }
 }

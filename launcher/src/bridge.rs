@@ -121,6 +121,16 @@ pub mod qobject {
         #[cxx_name = "folderUrl"]
         fn folder_url(self: &Launcher, path: &QString) -> QString;
 
+        /// `path` (or a URL) as a properly escaped `file://` URL for QML images.
+        #[qinvokable]
+        #[cxx_name = "fileUrl"]
+        fn file_url(self: &Launcher, path: &QString) -> QString;
+
+        /// A `file://` URL from a dialog as a local path.
+        #[qinvokable]
+        #[cxx_name = "localPath"]
+        fn local_path(self: &Launcher, url: &QString) -> QString;
+
         /// Saves the settings (JSON); returns an error message, empty on success. A
         /// change to what the daemon serves restarts it.
         #[qinvokable]
@@ -485,7 +495,11 @@ impl qobject::Launcher {
             }
         };
         let qt = self.qt_thread();
+        let ticket = crate::start_ticket();
         crate::runtime().spawn(async move {
+            let Some(_turn) = crate::restart_turn(ticket).await else {
+                return;
+            };
             if let Some(old) = crate::take_supervisor() {
                 old.stop(false).await;
             }
@@ -516,11 +530,16 @@ impl qobject::Launcher {
         self.as_mut().set_job(JobView::submitting());
         self.spawn(
             async move { session::submit(&proxy, &form).await },
-            |obj, submitted| match submitted {
+            |mut obj, submitted| match submitted {
                 Ok(id) => {
                     let mut job = obj.rust().job.clone();
-                    job.id = Some(id);
-                    obj.set_job(job);
+                    let was_busy = job.busy();
+                    job.set_id(id);
+                    let finished = was_busy && job.phase == Phase::Done;
+                    obj.as_mut().set_job(job);
+                    if finished {
+                        fetch_seeds(obj, id);
+                    }
                 }
                 Err(n) => obj.set_job(JobView::refused(n)),
             },
@@ -617,6 +636,18 @@ impl qobject::Launcher {
 
     fn folder_url(&self, path: &QString) -> QString {
         qs(&files::folder_url(&files::local_path(&path.to_string())))
+    }
+
+    fn file_url(&self, path: &QString) -> QString {
+        let path = path.to_string();
+        if path.is_empty() {
+            return QString::default();
+        }
+        qs(&files::file_url(&files::local_path(&path)))
+    }
+
+    fn local_path(&self, url: &QString) -> QString {
+        qs(&files::local_path(&url.to_string()).display().to_string())
     }
 
     fn save_settings(mut self: Pin<&mut Self>, settings_json: &QString) -> QString {
@@ -721,33 +752,33 @@ fn follow_connections(
                 Some(p) => session::events(p).await.ok(),
                 None => None,
             };
-            let p = proxy.clone();
-            let _ = qt.queue(move |mut obj: Pin<&mut qobject::Launcher>| {
-                obj.as_mut().rust_mut().proxy = p.clone();
-                if p.is_some() {
+            let _ = qt.queue(move |mut obj: Pin<&mut qobject::Launcher>| match proxy {
+                Some(proxy) => {
+                    obj.as_mut().rust_mut().proxy = Some(proxy.clone());
                     obj.as_mut().refresh_gallery();
-                    refresh_models(obj.as_ref().get_ref(), p);
-                } else if obj.rust().job.busy() {
-                    // The daemon went away mid-job; its restart marks the job interrupted.
-                    let n = Notice::new("job-interrupted");
-                    obj.set_job(JobView::refused(n));
+                    refresh_models(obj.as_ref().get_ref(), Some(proxy));
                 }
+                None => lost_connection(obj),
             });
-            if let (Some(mut events), Some(proxy)) = (events, proxy) {
+            if let Some(mut events) = events {
                 use futures_util::StreamExt;
                 loop {
                     tokio::select! {
                         e = events.next() => match e {
-                            Some(e) => on_event(&qt, &proxy, e),
-                            None => break,
+                            Some(e) => on_event(&qt, e),
+                            None => {
+                                // The connection closed under us: no proxy until the
+                                // supervisor has a new one.
+                                let _ = qt.queue(lost_connection);
+                                break;
+                            }
                         },
                         changed = conns.changed() => {
                             if changed.is_err() { return; }
-                            break;
+                            continue;
                         }
                     }
                 }
-                continue;
             }
             if conns.changed().await.is_err() {
                 return;
@@ -756,14 +787,21 @@ fn follow_connections(
     });
 }
 
+/// The daemon went away; a job it was running comes back `interrupted` after restart.
+fn lost_connection(mut obj: Pin<&mut qobject::Launcher>) {
+    obj.as_mut().rust_mut().proxy = None;
+    if obj.rust().job.busy() {
+        obj.set_job(JobView::refused(Notice::new("job-interrupted")));
+    }
+}
+
 fn refresh_models(obj: &qobject::Launcher, proxy: Option<DaemonProxy<'static>>) {
     if let Some(proxy) = proxy {
         obj.spawn(async move { session::models(&proxy).await }, apply_models);
     }
 }
 
-fn on_event(qt: &Qt, proxy: &DaemonProxy<'static>, event: JobEvent) {
-    let proxy = proxy.clone();
+fn on_event(qt: &Qt, event: JobEvent) {
     let _ = qt.queue(move |mut obj: Pin<&mut qobject::Launcher>| {
         let mut job = obj.rust().job.clone();
         let mine = job.apply(&event);
@@ -771,26 +809,33 @@ fn on_event(qt: &Qt, proxy: &DaemonProxy<'static>, event: JobEvent) {
             obj.as_mut().refresh_gallery();
         }
         if !mine {
+            // Keeps events held back until the submission's id arrives.
+            obj.as_mut().rust_mut().job = job;
             return;
         }
         let finished = job.phase == Phase::Done;
-        let id = event.job_id();
         obj.as_mut().set_job(job);
         if finished {
-            obj.spawn(
-                async move {
-                    let info = proxy.get_job(id).await.ok()?;
-                    serde_json::from_str::<ra_wire::JobInfo>(&info).ok()
-                },
-                |mut obj, info| {
-                    if let Some(info) = info {
-                        obj.as_mut().rust_mut().job_seeds = info.seeds;
-                        obj.as_mut().rust_mut().job_infotexts = info.infotexts;
-                        let text = obj.rust().job_json();
-                        obj.set_job_json(qs(&text));
-                    }
-                },
-            );
+            fetch_seeds(obj, event.job_id());
         }
     });
+}
+
+/// Reads a finished job's seeds and infotexts (for "reuse last seed" and the result).
+fn fetch_seeds(obj: Pin<&mut qobject::Launcher>, id: i64) {
+    let Ok(proxy) = obj.proxy() else { return };
+    obj.spawn(
+        async move {
+            let info = proxy.get_job(id).await.ok()?;
+            serde_json::from_str::<ra_wire::JobInfo>(&info).ok()
+        },
+        |mut obj, info| {
+            if let Some(info) = info {
+                obj.as_mut().rust_mut().job_seeds = info.seeds;
+                obj.as_mut().rust_mut().job_infotexts = info.infotexts;
+                let text = obj.rust().job_json();
+                obj.set_job_json(qs(&text));
+            }
+        },
+    );
 }

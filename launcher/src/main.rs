@@ -4,6 +4,7 @@
 pub mod bridge;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use ra_launcher_core::settings::{self, LauncherSettings};
@@ -28,6 +29,21 @@ static SUPERVISOR: Mutex<Option<Supervisor>> = Mutex::new(None);
 /// Keeps the daemon's supervisor until the window closes.
 pub fn keep_supervisor(s: Supervisor) {
     *SUPERVISOR.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
+}
+
+static RESTART_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+static LATEST_START: AtomicU64 = AtomicU64::new(0);
+
+/// A ticket for (re)starting the supervisor; only the latest ticket's start happens.
+pub fn start_ticket() -> u64 {
+    LATEST_START.fetch_add(1, Ordering::SeqCst) + 1
+}
+
+/// Waits until no other restart is between stop and start, then says whether `ticket`
+/// is still the latest (an older one gives way: its settings are out of date).
+pub async fn restart_turn(ticket: u64) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    let turn = RESTART_TURN.lock().await;
+    (LATEST_START.load(Ordering::SeqCst) == ticket).then_some(turn)
 }
 
 /// The running supervisor, to stop it (on quit, or to restart with new settings).

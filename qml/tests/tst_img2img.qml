@@ -59,6 +59,7 @@ Item {
             page.generate()
             waitEnd()
             compare(job().phase, "done")
+            tryVerify(function() { return job().infotexts.length > 0 }, 5000)
             verify(job().infotexts[0].indexOf("Denoising strength: 0.5") >= 0, job().infotexts[0])
         }
 

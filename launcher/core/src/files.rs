@@ -1,5 +1,6 @@
 //! Files the pages hand over: QML gives `file://` URLs, people pick where to save.
 
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use crate::notice::Notice;
@@ -28,7 +29,7 @@ pub fn local_path(url_or_path: &str) -> PathBuf {
             }
         }
     }
-    PathBuf::from(String::from_utf8_lossy(&out).into_owned())
+    PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
 /// "Save as": copies a finished image to `dest` (`.png` added when missing), whole or
@@ -53,10 +54,24 @@ pub fn save_copy(src: &Path, dest: &Path) -> Result<PathBuf, Notice> {
     Ok(dest)
 }
 
+/// `path` as a `file://` URL, with every byte that could end or change a URL (`#`,
+/// `?`, `%`, spaces, non-ASCII) percent-escaped.
+pub fn file_url(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut url = String::from("file://");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
+}
+
 /// The `file://` URL of the folder holding `path`, for "open folder".
 pub fn folder_url(path: &Path) -> String {
-    let dir = path.parent().unwrap_or(path);
-    format!("file://{}", dir.display())
+    file_url(path.parent().unwrap_or(path))
 }
 
 #[cfg(test)]
@@ -68,6 +83,9 @@ mod tests {
         assert_eq!(local_path("file:///tmp/a%20b.png"), Path::new("/tmp/a b.png"));
         assert_eq!(local_path("/tmp/x.png"), Path::new("/tmp/x.png"));
         assert_eq!(folder_url(Path::new("/o/1.png")), "file:///o");
+        let odd = Path::new("/图片/a #1?%.png");
+        assert_eq!(file_url(odd), "file:///%E5%9B%BE%E7%89%87/a%20%231%3F%25.png");
+        assert_eq!(local_path(&file_url(odd)), odd);
 
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("1.png");

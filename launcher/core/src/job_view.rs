@@ -34,7 +34,14 @@ pub struct JobView {
     /// Absolute paths of the finished images.
     pub outputs: Vec<String>,
     pub error: Option<Notice>,
+    /// Events that arrived while the submission's reply (the id) was on its way; the
+    /// reply and the signals travel on different tasks, so either may come first.
+    #[serde(skip)]
+    early: Vec<JobEvent>,
 }
+
+/// Early events kept per submission, at most (a job's first steps).
+const MAX_EARLY: usize = 256;
 
 impl JobView {
     pub fn submitting() -> Self {
@@ -56,9 +63,25 @@ impl JobView {
         }
     }
 
+    /// The daemon accepted the submission as job `id`: events it sent for that job
+    /// before this reply was seen apply now.
+    pub fn set_id(&mut self, id: i64) {
+        self.id = Some(id);
+        for e in std::mem::take(&mut self.early) {
+            self.apply(&e);
+        }
+    }
+
     /// Applies an event; events of other jobs (other clients share the daemon) are
     /// ignored. Returns whether anything changed.
     pub fn apply(&mut self, event: &JobEvent) -> bool {
+        if self.id.is_none() && self.phase == Phase::Submitting {
+            // Other clients' progress may fill the buffer; an end is always kept.
+            if self.early.len() < MAX_EARLY || event.is_final() {
+                self.early.push(event.clone());
+            }
+            return false;
+        }
         if self.id != Some(event.job_id()) {
             return false;
         }
@@ -108,11 +131,15 @@ pub struct GalleryItem {
     pub created_at: f64,
 }
 
-/// Every image of every finished job, newest job first, in each job's order.
+/// Every image of every finished job that is still on disk, newest job first, in each
+/// job's order. (A listing can arrive just after its images were deleted.)
 pub fn gallery(jobs: &[JobInfo], output_dir: &Path) -> Vec<GalleryItem> {
     let mut items = Vec::new();
     for job in jobs.iter().filter(|j| j.status == JobStatus::Done) {
         for (i, file) in job.outputs.iter().enumerate() {
+            if !output_dir.join(file).is_file() {
+                continue;
+            }
             items.push(GalleryItem {
                 job: job.id,
                 path: output_dir.join(file).display().to_string(),
@@ -160,6 +187,21 @@ mod tests {
     }
 
     #[test]
+    fn events_that_arrive_before_the_id_still_count() {
+        let mut v = JobView::submitting();
+        let finished = JobEvent::Finished {
+            id: 4,
+            outputs: vec!["/o/4.png".into()],
+        };
+        assert!(!v.apply(&JobEvent::Started { id: 3 }));
+        assert!(!v.apply(&JobEvent::Started { id: 4 }));
+        assert!(!v.apply(&finished));
+        assert!(v.busy());
+        v.set_id(4);
+        assert_eq!((v.phase, v.outputs.len()), (Phase::Done, 1));
+    }
+
+    #[test]
     fn the_gallery_lists_finished_images_with_absolute_paths() {
         let job = |id, status, outputs: &[&str]| JobInfo {
             id,
@@ -179,9 +221,18 @@ mod tests {
             job(2, JobStatus::Done, &["2-0.png", "2-1.png"]),
             job(1, JobStatus::Failed, &[]),
         ];
-        let items = gallery(&jobs, Path::new("/out"));
-        let paths: Vec<_> = items.iter().map(|i| i.path.as_str()).collect();
-        assert_eq!(paths, ["/out/2-0.png", "/out/2-1.png"]);
+        let out = tempfile::tempdir().unwrap();
+        for f in ["2-0.png", "2-1.png"] {
+            std::fs::write(out.path().join(f), b"png").unwrap();
+        }
+        let items = gallery(&jobs, out.path());
+        let paths: Vec<_> = items.iter().map(|i| i.path.clone()).collect();
+        let want: Vec<_> = ["2-0.png", "2-1.png"]
+            .map(|f| out.path().join(f).display().to_string())
+            .into();
+        assert_eq!(paths, want);
+        std::fs::remove_file(out.path().join("2-0.png")).unwrap();
+        assert_eq!(gallery(&jobs, out.path()).len(), 1);
         assert_eq!((items[1].seed, items[1].infotext.as_str()), (11, "b"));
     }
 }

@@ -90,7 +90,9 @@ impl LauncherSettings {
         if self.remote_access && self.api_token.trim().chars().count() < MIN_TOKEN_LEN {
             return Err(Notice::new("settings-token-required").arg("min", MIN_TOKEN_LEN));
         }
-        if let Some(d) = self.model_dirs.iter().find(|d| !d.is_dir()) {
+        // Model folders are checked when added (`folders::add`), not here: one on a
+        // drive that is not plugged in must not make the whole file unreadable.
+        if let Some(d) = self.model_dirs.iter().find(|d| !d.is_absolute()) {
             return Err(Notice::new("settings-folder-missing").arg("path", d.display()));
         }
         match &self.output_dir {
@@ -114,7 +116,11 @@ impl LauncherSettings {
             std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
         }
         let tmp = path.with_extension("toml.part");
+        // The file may hold the API token: only its owner reads it.
         std::fs::write(&tmp, text)
+            .and_then(|()| {
+                std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            })
             .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|e| {
                 let _ = std::fs::remove_file(&tmp);
@@ -180,6 +186,8 @@ mod tests {
         s.save(&path).unwrap();
         assert_eq!(LauncherSettings::load(&path), (s, None));
         assert!(!path.with_extension("toml.part").exists());
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600);
 
         std::fs::write(&path, "port = \"many\"\n").unwrap();
         let (loaded, notice) = LauncherSettings::load(&path);
@@ -199,7 +207,7 @@ mod tests {
                 "settings-token-required",
             ),
             (
-                LauncherSettings { model_dirs: vec![dir.path().join("nope")], ..Default::default() },
+                LauncherSettings { model_dirs: vec!["relative/models".into()], ..Default::default() },
                 "settings-folder-missing",
             ),
             (LauncherSettings { language: "fr-FR".into(), ..Default::default() }, "settings-language-unknown"),
