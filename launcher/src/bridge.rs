@@ -207,7 +207,6 @@ pub struct LauncherRust {
     /// Seeds and infotexts of the finished job, for "reuse last seed" and the result.
     job_seeds: Vec<u64>,
     job_infotexts: Vec<String>,
-    gallery: Vec<GalleryItem>,
     models: Models,
     last_notice: Option<Notice>,
 }
@@ -288,7 +287,6 @@ impl Default for LauncherRust {
             job: JobView::default(),
             job_seeds: Vec::new(),
             job_infotexts: Vec::new(),
-            gallery: Vec::new(),
             models: Models::default(),
             last_notice: None,
         }
@@ -392,13 +390,26 @@ impl qobject::Launcher {
         self.set_job_json(qs(&text));
     }
 
-    fn persist(mut self: Pin<&mut Self>, new: LauncherSettings) -> Result<(), Notice> {
-        let path = self.rust().settings_path.clone();
-        new.save(&path)?;
-        self.as_mut().rust_mut().settings_error = None;
+    /// Changes the settings, saves them (whole or not at all), and restarts the daemon
+    /// when what it serves changed.
+    fn update_settings(
+        mut self: Pin<&mut Self>,
+        change: impl FnOnce(&mut LauncherSettings),
+    ) -> Result<(), Notice> {
+        let mut new = self.rust().settings.clone();
+        change(&mut new);
+        if new == self.rust().settings {
+            return Ok(());
+        }
+        new.save(&self.rust().settings_path)?;
+        let restart = self.rust().settings.daemon_changed(&new);
         let json = serde_json::to_string(&new).unwrap_or_default();
+        self.as_mut().rust_mut().settings_error = None;
         self.as_mut().rust_mut().settings = new;
         self.as_mut().set_settings_json(qs(&json));
+        if restart && self.rust().started {
+            self.as_mut().start_supervisor();
+        }
         Ok(())
     }
 
@@ -409,16 +420,8 @@ impl qobject::Launcher {
         };
         self.as_mut().rust_mut().translator = Some(t);
         self.as_mut().set_locale(qs(&locale));
-        if self.rust().settings.language != locale {
-            let new = LauncherSettings {
-                language: locale,
-                ..self.rust().settings.clone()
-            };
-            if let Err(n) = self.as_mut().persist(new) {
-                self.as_mut().rust_mut().last_notice = Some(n);
-            }
-        }
-        self.refresh_texts();
+        let saved = self.as_mut().update_settings(|s| s.language = locale);
+        self.show_notice(saved.err());
     }
 
     fn set_skin(mut self: Pin<&mut Self>, id: &QString) {
@@ -426,16 +429,8 @@ impl qobject::Launcher {
         self.as_mut().rust_mut().skin_error = error.map(|e| e.to_string());
         self.as_mut().set_skin_id(id.clone());
         self.as_mut().set_skin_json(qs(&skin_json(&skin)));
-        if self.rust().settings.skin != id.to_string() {
-            let new = LauncherSettings {
-                skin: id.to_string(),
-                ..self.rust().settings.clone()
-            };
-            if let Err(n) = self.as_mut().persist(new) {
-                self.as_mut().rust_mut().last_notice = Some(n);
-            }
-        }
-        self.refresh_texts();
+        let saved = self.as_mut().update_settings(|s| s.skin = id.to_string());
+        self.show_notice(saved.err());
     }
 
     /// Runs `work` on the runtime and `done` with its result on the Qt thread.
@@ -655,12 +650,8 @@ impl qobject::Launcher {
             Ok(s) => s,
             Err(e) => return qs(&e.to_string()),
         };
-        let restart = self.rust().settings.daemon_changed(&new);
-        if let Err(n) = self.as_mut().persist(new) {
+        if let Err(n) = self.as_mut().update_settings(|s| *s = new) {
             return qs(&self.rust().render(&n));
-        }
-        if restart && self.rust().started {
-            self.as_mut().start_supervisor();
         }
         self.show_notice(Some(Notice::new("settings-saved")));
         QString::default()
@@ -671,25 +662,25 @@ impl qobject::Launcher {
             Ok(f) => f,
             Err(n) => return qs(&self.rust().render(&n)),
         };
-        let mut new = self.rust().settings.clone();
-        if !new.model_dirs.contains(&folder.path) {
-            new.model_dirs.push(folder.path.clone());
+        let added = self.as_mut().update_settings(|s| {
+            if !s.model_dirs.contains(&folder.path) {
+                s.model_dirs.push(folder.path);
+            }
+        });
+        match added {
+            Ok(()) => {
+                self.as_mut().refresh_folders();
+                self.show_notice(Some(Notice::new("settings-saved")));
+                QString::default()
+            }
+            Err(n) => qs(&self.rust().render(&n)),
         }
-        let json = serde_json::to_string(&new).unwrap_or_default();
-        let error = self.as_mut().save_settings(&qs(&json));
-        if error.is_empty() {
-            self.refresh_folders();
-        }
-        error
     }
 
     fn close_welcome(mut self: Pin<&mut Self>) {
         self.as_mut().set_show_welcome(false);
-        let new = LauncherSettings {
-            welcomed: true,
-            ..self.rust().settings.clone()
-        };
-        if let Err(n) = self.as_mut().persist(new) {
+        let saved = self.as_mut().update_settings(|s| s.welcomed = true);
+        if let Err(n) = saved {
             self.show_notice(Some(n));
         }
     }
@@ -697,11 +688,7 @@ impl qobject::Launcher {
 
 fn apply_gallery(mut obj: Pin<&mut qobject::Launcher>, r: Result<Vec<GalleryItem>, Notice>) {
     match r {
-        Ok(items) => {
-            let json = serde_json::to_string(&items).unwrap_or_default();
-            obj.as_mut().rust_mut().gallery = items;
-            obj.set_gallery_json(qs(&json));
-        }
+        Ok(items) => obj.set_gallery_json(qs(&serde_json::to_string(&items).unwrap_or_default())),
         Err(n) => obj.show_notice(Some(n)),
     }
 }
