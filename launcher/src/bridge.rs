@@ -686,7 +686,7 @@ impl qobject::Launcher {
     }
 }
 
-fn apply_gallery(mut obj: Pin<&mut qobject::Launcher>, r: Result<Vec<GalleryItem>, Notice>) {
+fn apply_gallery(obj: Pin<&mut qobject::Launcher>, r: Result<Vec<GalleryItem>, Notice>) {
     match r {
         Ok(items) => obj.set_gallery_json(qs(&serde_json::to_string(&items).unwrap_or_default())),
         Err(n) => obj.show_notice(Some(n)),
