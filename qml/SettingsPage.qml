@@ -74,14 +74,9 @@ Item {
                 Layout.fillWidth: true
                 Repeater {
                     model: root.folders
-                    Label {
-                        required property var modelData
-                        Layout.fillWidth: true
-                        elide: Text.ElideMiddle
+                    FolderLine {
+                        launcher: root.launcher
                         color: Theme.text
-                        text: root.launcher.tra("folder-line", JSON.stringify({
-                            path: modelData.path, count: modelData.checkpoints,
-                            kind: modelData.kind}), root.launcher.locale)
                     }
                 }
                 Button {

@@ -40,14 +40,9 @@ Rectangle {
             Label { text: root.t("welcome-found"); color: Theme.text; font.bold: true }
             Repeater {
                 model: root.folders
-                Label {
-                    required property var modelData
-                    Layout.fillWidth: true
-                    elide: Text.ElideMiddle
+                FolderLine {
+                    launcher: root.launcher
                     color: Theme.muted
-                    text: root.launcher.tra("folder-line", JSON.stringify({
-                        path: modelData.path, count: modelData.checkpoints,
-                        kind: modelData.kind}), root.launcher.locale)
                 }
             }
             Label {

@@ -204,9 +204,6 @@ pub struct LauncherRust {
     settings_error: Option<Notice>,
     proxy: Option<DaemonProxy<'static>>,
     job: JobView,
-    /// Seeds and infotexts of the finished job, for "reuse last seed" and the result.
-    job_seeds: Vec<u64>,
-    job_infotexts: Vec<String>,
     models: Models,
     last_notice: Option<Notice>,
 }
@@ -285,8 +282,6 @@ impl Default for LauncherRust {
             settings_error,
             proxy: None,
             job: JobView::default(),
-            job_seeds: Vec::new(),
-            job_infotexts: Vec::new(),
             models: Models::default(),
             last_notice: None,
         }
@@ -335,8 +330,6 @@ impl LauncherRust {
     fn job_json(&self) -> String {
         let mut v = serde_json::to_value(&self.job).unwrap_or_default();
         v["errorText"] = json!(self.job.error.as_ref().map(|e| self.render(e)));
-        v["seeds"] = json!(self.job_seeds);
-        v["infotexts"] = json!(self.job_infotexts);
         v.to_string()
     }
 
@@ -520,8 +513,6 @@ impl qobject::Launcher {
             Ok(p) => p,
             Err(n) => return self.set_job(JobView::refused(n)),
         };
-        self.as_mut().rust_mut().job_seeds.clear();
-        self.as_mut().rust_mut().job_infotexts.clear();
         self.as_mut().set_job(JobView::submitting());
         self.spawn(
             async move { session::submit(&proxy, &form).await },
@@ -816,12 +807,11 @@ fn fetch_seeds(obj: Pin<&mut qobject::Launcher>, id: i64) {
             let info = proxy.get_job(id).await.ok()?;
             serde_json::from_str::<ra_wire::JobInfo>(&info).ok()
         },
-        |mut obj, info| {
-            if let Some(info) = info {
-                obj.as_mut().rust_mut().job_seeds = info.seeds;
-                obj.as_mut().rust_mut().job_infotexts = info.infotexts;
-                let text = obj.rust().job_json();
-                obj.set_job_json(qs(&text));
+        |obj, info| {
+            let mut job = obj.rust().job.clone();
+            if let Some(info) = info.filter(|i| job.id == Some(i.id)) {
+                (job.seeds, job.infotexts) = (info.seeds, info.infotexts);
+                obj.set_job(job);
             }
         },
     );

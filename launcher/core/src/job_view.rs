@@ -33,6 +33,10 @@ pub struct JobView {
     pub preview: String,
     /// Absolute paths of the finished images.
     pub outputs: Vec<String>,
+    /// Seeds and infotexts of the finished images, once read from the daemon (for
+    /// "reuse last seed").
+    pub seeds: Vec<u64>,
+    pub infotexts: Vec<String>,
     pub error: Option<Notice>,
     /// Events that arrived while the submission's reply (the id) was on its way; the
     /// reply and the signals travel on different tasks, so either may come first.
