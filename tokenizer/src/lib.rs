@@ -13,6 +13,9 @@ use std::path::Path;
 use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
+pub mod chunks;
+pub mod prompt;
+
 /// Why a tokenizer could not be built or could not encode.
 #[derive(Debug, thiserror::Error)]
 #[error("tokenizer: {0}")]
