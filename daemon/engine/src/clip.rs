@@ -184,14 +184,34 @@ impl ClipTextEncoder {
 
     /// `ids`: `[batch, 77]` u32 → `[batch, 77, embed_dim]`.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        self.forward_with(ids, &[], 1)
+    }
+
+    /// [`Self::forward`] with textual-inversion vectors written over the token
+    /// embeddings of row 0 at the given positions, and the output taken `clip_skip - 1`
+    /// layers before the last (A1111's clip skip; the final norm still applies).
+    pub fn forward_with(
+        &self,
+        ids: &Tensor,
+        fixes: &[(usize, &Tensor)],
+        clip_skip: usize,
+    ) -> Result<Tensor> {
         let (_, n) = ids.dims2()?;
+        let mut tokens = self.token_embedding.forward(ids)?;
+        for (position, vectors) in fixes {
+            let (count, dim) = vectors.dims2()?;
+            let end = (position + count).min(n);
+            let vectors = vectors
+                .narrow(0, 0, end - position)?
+                .to_dtype(tokens.dtype())?
+                .unsqueeze(0)?;
+            tokens = tokens.slice_assign(&[0..1, *position..end, 0..dim], &vectors)?;
+        }
         let positions = Tensor::arange(0u32, n as u32, ids.device())?;
-        let mut xs = self
-            .token_embedding
-            .forward(ids)?
-            .broadcast_add(&self.position_embedding.forward(&positions)?)?;
+        let mut xs = tokens.broadcast_add(&self.position_embedding.forward(&positions)?)?;
         let mask = causal_mask(n, ids.device())?;
-        for layer in &self.layers {
+        let run = self.layers.len().saturating_sub(clip_skip.max(1) - 1).max(1);
+        for layer in &self.layers[..run] {
             xs = layer.forward(&xs, &mask)?;
         }
         self.final_norm.forward(&xs)

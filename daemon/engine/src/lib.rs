@@ -7,8 +7,11 @@
 //! - [`arch`]: what a model is (family, prediction type, component configs), read from
 //!   the tensors; [`clip`], [`vae`] and candle's UNet are the components.
 //! - [`model`]: loads either layout into an [`SdModel`] with its tokenizer and hash.
-//! - [`schedule`], [`sampler`], [`noise`]: noise levels, solvers and seeded noise.
-//! - [`pipeline`]: txt2img and img2img producing an image plus its infotext;
+//! - [`conditioning`]: prompts (A1111's syntax) → the UNet's conditioning over a run.
+//! - [`schedule`], [`sampler`], [`noise`]: noise levels, solvers and seeded noise that
+//!   matches A1111's generators.
+//! - [`inpaint`]: masks, fills, "only masked" crops and the final overlay.
+//! - [`pipeline`]: txt2img, img2img and inpainting producing an image plus its infotext;
 //!   [`preview`] turns a step's latent into a thumbnail.
 //! - [`make_model`]: random-weight models in the real layouts, for tests and benchmarks.
 //!
@@ -16,7 +19,9 @@
 
 pub mod arch;
 pub mod clip;
+pub mod conditioning;
 pub mod error;
+pub mod inpaint;
 pub mod ldm_names;
 pub mod make_model;
 pub mod model;
@@ -36,4 +41,4 @@ pub use ra_tokenizer as tokenizer;
 pub use candle_transformers::models::stable_diffusion::unet_2d as unet;
 pub use error::{EngineError, Result};
 pub use model::{LoadOptions, SdModel};
-pub use pipeline::{generate, GenerateRequest, Generated, InitImage, Progress};
+pub use pipeline::{generate, generate_with, GenerateRequest, Generated, InitImage, Progress};

@@ -21,7 +21,7 @@ use crate::arch::{Family, ModelArch};
 use crate::clip::{ClipActivation, ClipTextEncoder};
 use crate::error::{EngineError, Result};
 use crate::ldm_names::{self, LdmSource, UnetLayout};
-use crate::noise::NoiseStream;
+use crate::noise::SeedStream;
 use crate::schedule::NoiseSchedule;
 use crate::tokenizer::ClipTokenizer;
 use crate::vae::Vae;
@@ -104,7 +104,7 @@ impl SimpleBackend for RandomInit {
             return Ok(t.clone());
         }
         let n = s.elem_count();
-        let mut rng = NoiseStream::substream(self.seed, name_hash(name));
+        let mut rng = SeedStream::substream(self.seed, name_hash(name));
         let fan_in = s.dims().iter().skip(1).product::<usize>().max(1) as f64;
         let values: Vec<f32> = match h {
             Init::Const(v) => vec![v as f32; n],

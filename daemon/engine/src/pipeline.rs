@@ -1,8 +1,12 @@
-//! Text-to-image and image-to-image: prompt → conditioning → sampled latent → pixels,
-//! plus the infotext that records how.
+//! Text-to-image, image-to-image and inpainting: prompt → conditioning → sampled latent
+//! → pixels, plus the infotext that records how.
 //!
-//! Sampling math runs in f32 whatever the model's dtype; only model calls use it. Cond
-//! and uncond go through the UNet as one batch of two.
+//! Sampling math runs in f32 whatever the model's dtype; only model calls use it. The
+//! unconditional pass and every `AND` part go through the UNet as one batch when their
+//! conditioning lengths agree. Inpainting pins the kept latent cells to the input's
+//! after every model call and lays the original pixels back at the end
+//! ([`crate::inpaint`]); 9-channel inpainting models also get the mask and the masked
+//! image's latent as extra input channels.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,10 +15,12 @@ use image::imageops::FilterType;
 use ra_wire::{GenerationInfo, PngImage, SamplerName, ScheduleType};
 
 use crate::arch::Prediction;
+use crate::conditioning::{Conditioning, Embedding, PromptEncoder};
 use crate::error::{EngineError, Result};
+use crate::inpaint::{InpaintFill, Mask, Prepared};
 use crate::model::SdModel;
-use crate::noise::NoiseStream;
-use crate::sampler::sampler_for;
+use crate::noise::{initial_noise, RngSource, SeedStream, Variation};
+use crate::sampler::{sampler_for, SamplerOptions};
 use crate::schedule::{NoiseSchedule, Spacing};
 
 /// Largest side RA accepts, as A1111's UI does.
@@ -26,6 +32,8 @@ pub struct InitImage {
     pub image: PngImage,
     /// A1111's denoising strength in [0, 1]: 0 keeps the input, 1 ignores it.
     pub strength: f64,
+    /// Inpainting: only the masked area is repainted.
+    pub mask: Option<Mask>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +49,14 @@ pub struct GenerateRequest {
     pub width: u32,
     pub height: u32,
     pub init: Option<InitImage>,
+    /// Which generator makes the noise (A1111's `randn_source`).
+    pub rng: RngSource,
+    /// A second seed blended into the noise.
+    pub variation: Option<Variation>,
+    /// `None`: A1111's defaults for the sampler.
+    pub sampler_options: Option<SamplerOptions>,
+    /// A1111's "Clip skip": 1 uses the text encoder's last layer, 2 the one before.
+    pub clip_skip: u32,
 }
 
 impl GenerateRequest {
@@ -57,6 +73,10 @@ impl GenerateRequest {
             width: 512,
             height: 512,
             init: None,
+            rng: RngSource::Gpu,
+            variation: None,
+            sampler_options: None,
+            clip_skip: 1,
         }
     }
 
@@ -88,6 +108,22 @@ impl GenerateRequest {
                 u32::MAX,
                 self.seed
             ));
+        }
+        if !(1..=12).contains(&self.clip_skip) {
+            return bad(format!(
+                "clip skip must be between 1 and 12, got {}",
+                self.clip_skip
+            ));
+        }
+        if let Some(v) = &self.variation {
+            if !(0.0..=1.0).contains(&v.strength) || v.seed > u64::from(u32::MAX) {
+                return bad(format!(
+                    "variation seed must be between 0 and {} with a strength between 0 and 1, got {} at {}",
+                    u32::MAX,
+                    v.seed,
+                    v.strength
+                ));
+            }
         }
         if let Some(init) = &self.init {
             if !(0.0..=1.0).contains(&init.strength) {
@@ -141,7 +177,7 @@ pub fn random_seed() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let mut s = NoiseStream::new(nanos as u64 ^ u64::from(std::process::id()));
+    let mut s = SeedStream::new(nanos as u64 ^ u64::from(std::process::id()));
     (s.uniforms(1)[0] * f64::from(u32::MAX)) as u64
 }
 
@@ -152,13 +188,25 @@ pub fn generate(
     req: &GenerateRequest,
     on_step: &mut dyn FnMut(Progress<'_>) -> bool,
 ) -> Result<Generated> {
+    generate_with(model, req, &[], on_step)
+}
+
+/// [`generate`] with textual-inversion embeddings that the prompts may name.
+pub fn generate_with(
+    model: &SdModel,
+    req: &GenerateRequest,
+    embeddings: &[Embedding],
+    on_step: &mut dyn FnMut(Progress<'_>) -> bool,
+) -> Result<Generated> {
     req.validate()?;
     let seed = if req.seed < 0 {
         random_seed()
     } else {
         req.seed as u64
     };
-    let info = GenerationInfo {
+    let (prompt, _networks) = ra_tokenizer::prompt::extra_networks(&req.prompt);
+    let (negative, _) = ra_tokenizer::prompt::extra_networks(&req.negative_prompt);
+    let mut info = GenerationInfo {
         prompt: req.prompt.clone(),
         negative_prompt: req.negative_prompt.clone(),
         steps: req.steps,
@@ -173,23 +221,65 @@ pub fn generate(
         denoising_strength: req.init.as_ref().map(|i| i.strength),
         extra: Vec::new(),
     };
-    let init_pixels = match &req.init {
-        Some(init) => Some(resize(&init.image, req.width, req.height)?),
-        None => None,
+    if let Some(v) = req.variation.filter(|v| v.strength > 0.0) {
+        info.extra.push(("Variation seed".into(), v.seed.to_string()));
+        info.extra
+            .push(("Variation seed strength".into(), v.strength.to_string()));
+    }
+    if req.clip_skip > 1 {
+        info.extra.push(("Clip skip".into(), req.clip_skip.to_string()));
+    }
+    if let Some(rng) = req.rng.infotext() {
+        info.extra.push(("RNG".into(), rng.to_string()));
+    }
+
+    let inpaint = match &req.init {
+        Some(InitImage {
+            image,
+            mask: Some(mask),
+            ..
+        }) => Some(crate::inpaint::prepare(image, mask, req.width, req.height)?),
+        _ => None,
+    };
+    let init_pixels = match (&req.init, &inpaint) {
+        (_, Some(p)) => Some(p.image.clone()),
+        (Some(init), None) => Some(resize(&init.image, req.width, req.height)?),
+        (None, None) => None,
     };
     let run_steps = req.steps_to_run();
     if run_steps == 0 {
-        if let Some(pixels) = init_pixels {
+        if let (Some(pixels), None) = (&init_pixels, &inpaint) {
             // Nothing to denoise: the input is the answer, without a lossy VAE round trip.
             return Ok(Generated {
-                image: pixels,
+                image: pixels.clone(),
                 info,
             });
         }
     }
 
     let dev = &model.options.device;
-    let context = encode_prompts(model, &req.prompt, &req.negative_prompt)?;
+    let dtype = model.options.dtype;
+    // A1111 schedules prompt edits over model calls: twice per step for second-order
+    // samplers.
+    let calls_per_step = if second_order(req.sampler) { 2 } else { 1 };
+    let conditioning = PromptEncoder::new(model, embeddings, req.clip_skip)?.condition(
+        &prompt,
+        &negative,
+        req.steps * calls_per_step,
+    )?;
+    let used: Vec<&Embedding> = conditioning
+        .used_embeddings
+        .iter()
+        .map(|&i| &embeddings[i])
+        .collect();
+    if !used.is_empty() {
+        let hashes: Vec<String> = used
+            .iter()
+            .map(|e| format!("{}: {}", e.name, e.hash))
+            .collect();
+        info.extra.push(("TI hashes".into(), hashes.join(", ")));
+    }
+
     let schedule = NoiseSchedule::sd();
     let all = schedule.sigmas(
         Spacing::resolve(req.sampler, req.schedule_type),
@@ -197,47 +287,78 @@ pub fn generate(
     );
     let sigmas = &all[all.len() - 1 - run_steps as usize..];
 
-    let mut noise = NoiseStream::new(seed);
     let f = model.arch.vae.downscale() as u32;
-    let latent_shape = [
-        1,
-        model.arch.unet.out_channels,
-        (req.height / f) as usize,
-        (req.width / f) as usize,
-    ];
-    let initial = noise.tensor(&latent_shape, dev)?;
-    let x = match &init_pixels {
-        Some(pixels) => {
-            let latent = model
+    let (lh, lw) = ((req.height / f) as usize, (req.width / f) as usize);
+    let latent_shape = [1, model.arch.unet.out_channels, lh, lw];
+    let (initial, mut noise) = initial_noise(req.rng, seed, req.variation, &latent_shape, dev)?;
+
+    let init_latent = match &init_pixels {
+        Some(pixels) => Some(
+            model
                 .vae
-                .encode(&image_to_tensor(pixels, dev)?.to_dtype(model.options.dtype)?)?;
-            (latent.to_dtype(DType::F32)? + (initial * sigmas[0])?)?
+                .encode(&image_to_tensor(pixels, dev)?.to_dtype(dtype)?)?
+                .to_dtype(DType::F32)?,
+        ),
+        None => None,
+    };
+    // 1 where the latent is repainted, 0 where it is kept (rounded, as A1111 does).
+    let repaint = match &inpaint {
+        Some(p) => Some(latent_mask(p, lw, lh, dev)?),
+        None => None,
+    };
+    let start = match (&init_latent, &repaint) {
+        (Some(latent), Some(repaint)) => {
+            let keep = (1.0 - repaint)?;
+            match req.init.as_ref().and_then(|i| i.mask.as_ref()).map(|m| m.fill) {
+                Some(InpaintFill::LatentNoise) => {
+                    ((latent * &keep)? + (&initial * repaint)?)?
+                }
+                Some(InpaintFill::LatentNothing) => (latent * &keep)?,
+                _ => latent.clone(),
+            }
         }
-        None => (initial * sigmas[0])?,
+        (Some(latent), None) => latent.clone(),
+        (None, _) => initial.zeros_like()?,
+    };
+    let x = (start + (&initial * sigmas[0])?)?;
+    let image_cond = if model.arch.unet.in_channels == 9 {
+        Some(inpainting_conditioning(model, init_pixels.as_ref(), inpaint.as_ref(), req)?)
+    } else {
+        None
+    };
+    // Kept latent cells are pinned to the input's after every model call.
+    let pin = match (&init_latent, &repaint) {
+        (Some(latent), Some(repaint)) => Some((latent.clone(), repaint.clone())),
+        _ => None,
     };
 
     let started = Instant::now();
     let cfg = req.cfg_scale;
     let prediction = model.arch.prediction;
+    let cond_only = conditioning.cond_only(cfg);
     let mut cancelled = false;
+    let mut calls = 0u32;
     let mut denoise = |x: &Tensor, sigma: f64, i: usize| -> candle_core::Result<Tensor> {
         let c_in = 1.0 / (sigma * sigma + 1.0).sqrt();
         let t = schedule.sigma_to_t(sigma);
-        let input = (Tensor::cat(&[x, x], 0)? * c_in)?.to_dtype(model.options.dtype)?;
-        let out = model
-            .unet
-            .forward(&input, t, &context)?
-            .to_dtype(DType::F32)?;
-        let uncond = out.get(0)?.unsqueeze(0)?;
-        let cond = out.get(1)?.unsqueeze(0)?;
-        let guided = (&uncond + ((cond - &uncond)? * cfg)?)?;
-        let denoised = match prediction {
+        let scaled = (x * c_in)?;
+        let unet_in = match &image_cond {
+            Some(c) => Tensor::cat(&[&scaled, c], 1)?,
+            None => scaled,
+        }
+        .to_dtype(dtype)?;
+        let guided = guide(model, &unet_in, t, &conditioning, calls, cfg, cond_only)?;
+        calls += 1;
+        let mut denoised = match prediction {
             Prediction::Epsilon => (x - (guided * sigma)?)?,
             Prediction::V => {
                 let s2 = sigma * sigma + 1.0;
                 ((x * (1.0 / s2))? - (guided * (sigma / s2.sqrt()))?)?
             }
         };
+        if let Some((latent, repaint)) = &pin {
+            denoised = blend(latent, &denoised, repaint)?;
+        }
         let progress = Progress {
             step: i as u32 + 1,
             total: run_steps,
@@ -250,26 +371,140 @@ pub fn generate(
         }
         Ok(denoised)
     };
-    let sampled = sampler_for(req.sampler).sample(&mut denoise, x, sigmas, &mut noise);
-    let latent = match sampled {
+    let options = req
+        .sampler_options
+        .unwrap_or_else(|| SamplerOptions::for_sampler(req.sampler));
+    let sampled = sampler_for(req.sampler, &options).sample(&mut denoise, x, sigmas, &mut noise);
+    let mut latent = match sampled {
         Ok(latent) => latent,
         Err(_) if cancelled => return Err(EngineError::Cancelled),
         Err(e) => return Err(e.into()),
     };
-    let pixels = model.vae.decode(&latent.to_dtype(model.options.dtype)?)?;
-    Ok(Generated {
-        image: tensor_to_image(&pixels)?,
-        info,
-    })
+    if let Some((init, repaint)) = &pin {
+        latent = blend(init, &latent, repaint)?;
+    }
+    let pixels = model.vae.decode(&latent.to_dtype(dtype)?)?;
+    let mut image = tensor_to_image(&pixels)?;
+    if let Some(p) = &inpaint {
+        image = p.finish(&image)?;
+    }
+    Ok(Generated { image, info })
 }
 
-/// Conditioning for `[uncond, cond]` as one batch.
-fn encode_prompts(model: &SdModel, prompt: &str, negative: &str) -> Result<Tensor> {
-    let pad = model.arch.clip.pad_id;
-    let mut ids = model.tokenizer.window(negative, pad)?.input_ids;
-    ids.extend(model.tokenizer.window(prompt, pad)?.input_ids);
-    let ids = Tensor::from_vec(ids, (2, 77), &model.options.device)?;
-    Ok(model.text_encoder.forward(&ids)?)
+/// Second-order samplers call the model twice per step (A1111's `second_order`).
+fn second_order(sampler: SamplerName) -> bool {
+    matches!(
+        sampler,
+        SamplerName::Heun
+            | SamplerName::Dpm2
+            | SamplerName::Dpm2A
+            | SamplerName::DpmPp2sA
+            | SamplerName::DpmPpSde
+    )
+}
+
+/// `kept · keep + new · repaint`.
+fn blend(kept: &Tensor, new: &Tensor, repaint: &Tensor) -> candle_core::Result<Tensor> {
+    (kept * (1.0 - repaint)?)? + (new * repaint)?
+}
+
+/// The classifier-free guided prediction for one model call: the unconditional pass and
+/// one pass per `AND` part (batched when their lengths agree), combined as A1111's
+/// composable diffusion does, `u + Σ wᵢ·cfg·(cᵢ − u)`.
+fn guide(
+    model: &SdModel,
+    x: &Tensor,
+    t: f64,
+    cond: &Conditioning,
+    call: u32,
+    cfg: f64,
+    cond_only: bool,
+) -> candle_core::Result<Tensor> {
+    let parts: Vec<&Tensor> = cond.parts.iter().map(|(_, s)| s.at(call)).collect();
+    if cond_only {
+        return Ok(model
+            .unet
+            .forward(x, t, parts[0])?
+            .to_dtype(DType::F32)?);
+    }
+    let mut contexts = vec![cond.uncond.at(call)];
+    contexts.extend(&parts);
+    let outs = unet_batched(model, x, t, &contexts)?;
+    let uncond = &outs[0];
+    let mut guided = uncond.clone();
+    for ((weight, _), out) in cond.parts.iter().zip(&outs[1..]) {
+        guided = (guided + ((out - uncond)? * (weight * cfg))?)?;
+    }
+    Ok(guided)
+}
+
+/// The UNet on `x` once per context, in one batch when the contexts have one length.
+fn unet_batched(
+    model: &SdModel,
+    x: &Tensor,
+    t: f64,
+    contexts: &[&Tensor],
+) -> candle_core::Result<Vec<Tensor>> {
+    let n = contexts.len();
+    if contexts.iter().all(|c| c.dims() == contexts[0].dims()) {
+        let xs = Tensor::cat(&vec![x; n], 0)?;
+        let out = model
+            .unet
+            .forward(&xs, t, &Tensor::cat(contexts, 0)?)?
+            .to_dtype(DType::F32)?;
+        (0..n).map(|i| out.narrow(0, i, 1)).collect()
+    } else {
+        contexts
+            .iter()
+            .map(|c| model.unet.forward(x, t, c)?.to_dtype(DType::F32))
+            .collect()
+    }
+}
+
+/// The repaint mask at latent resolution, `[1, 1, h, w]`, each cell 0 or 1.
+fn latent_mask(p: &Prepared, lw: usize, lh: usize, dev: &Device) -> Result<Tensor> {
+    let small = image::imageops::resize(&p.mask, lw as u32, lh as u32, FilterType::Triangle);
+    let cells: Vec<f32> = small
+        .pixels()
+        .map(|px| (f32::from(px.0[0]) / 255.0).round())
+        .collect();
+    Ok(Tensor::from_vec(cells, (1, 1, lh, lw), dev)?)
+}
+
+/// The extra input of a 9-channel inpainting UNet: the repaint mask and the latent of
+/// the image with the masked area blanked. Without a mask everything is repainted
+/// from a blank (mid-grey) image, as A1111 does for txt2img.
+fn inpainting_conditioning(
+    model: &SdModel,
+    pixels: Option<&PngImage>,
+    inpaint: Option<&Prepared>,
+    req: &GenerateRequest,
+) -> Result<Tensor> {
+    let dev = &model.options.device;
+    let (w, h) = (req.width as usize, req.height as usize);
+    let mask = match inpaint {
+        Some(p) => {
+            let m: Vec<f32> = p
+                .mask
+                .pixels()
+                .map(|px| (f32::from(px.0[0]) / 255.0).round())
+                .collect();
+            Tensor::from_vec(m, (1, 1, h, w), dev)?
+        }
+        None => Tensor::ones((1, 1, h, w), DType::F32, dev)?,
+    };
+    let source = match pixels {
+        Some(p) => image_to_tensor(p, dev)?,
+        None => Tensor::zeros((1, 3, h, w), DType::F32, dev)?,
+    };
+    let masked = source.broadcast_mul(&(1.0 - &mask)?)?;
+    let latent = model
+        .vae
+        .encode(&masked.to_dtype(model.options.dtype)?)?
+        .to_dtype(DType::F32)?;
+    let (_, _, lh, lw) = latent.dims4()?;
+    let small = mask.interpolate2d(lh, lw)?;
+    Ok(Tensor::cat(&[&small, &latent], 1)?)
 }
 
 /// Resizes with Lanczos, as A1111's "just resize" does.
