@@ -64,6 +64,15 @@ struct A1111Request {
     denoising_strength: Option<f64>,
     init_images: Vec<String>,
     mask: Option<String>,
+    mask_blur: Option<u32>,
+    inpainting_fill: Value,
+    inpaint_full_res: bool,
+    inpaint_full_res_padding: u32,
+    inpainting_mask_invert: u32,
+    subseed: i64,
+    subseed_strength: f64,
+    eta: Option<f64>,
+    s_noise: Option<f64>,
     override_settings: Map<String, Value>,
 }
 
@@ -85,6 +94,16 @@ impl Default for A1111Request {
             denoising_strength: None,
             init_images: Vec::new(),
             mask: None,
+            // A1111's img2img defaults: fill, only masked, no padding.
+            mask_blur: None,
+            inpainting_fill: Value::from(0),
+            inpaint_full_res: true,
+            inpaint_full_res_padding: 0,
+            inpainting_mask_invert: 0,
+            subseed: -1,
+            subseed_strength: 0.0,
+            eta: None,
+            s_noise: None,
             override_settings: Map::new(),
         }
     }
@@ -106,6 +125,36 @@ impl A1111Request {
                 ))
             }
             None => None,
+        };
+        let setting = |key: &str| self.override_settings.get(key);
+        let rng = match setting("randn_source") {
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => {
+                return Err(ApiError::field(
+                    "override_settings",
+                    "randn_source must be \"GPU\", \"NV\" or \"CPU\"",
+                ))
+            }
+            None => "GPU".into(),
+        };
+        let clip_skip = match setting("CLIP_stop_at_last_layers") {
+            Some(v) => v.as_u64().filter(|&n| n <= 12).ok_or_else(|| {
+                ApiError::field(
+                    "override_settings",
+                    "CLIP_stop_at_last_layers must be a whole number from 1 to 12",
+                )
+            })? as u32,
+            None => 1,
+        };
+        let inpainting_fill = match &self.inpainting_fill {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            _ => {
+                return Err(ApiError::field(
+                    "inpainting_fill",
+                    "inpainting_fill must be 0 (fill), 1 (original), 2 (latent noise) or 3 (latent nothing)",
+                ))
+            }
         };
         // An explicit scheduler wins over a legacy sampler suffix such as " Karras".
         let schedule_type = self.scheduler.clone().unwrap_or_else(|| {
@@ -132,6 +181,17 @@ impl A1111Request {
                 .first()
                 .map(|_| self.denoising_strength.unwrap_or(0.75)),
             mask: self.mask.clone(),
+            mask_blur: self.mask_blur.unwrap_or(4),
+            inpainting_fill,
+            inpainting_mask_invert: self.inpainting_mask_invert != 0,
+            inpaint_full_res: self.inpaint_full_res,
+            inpaint_full_res_padding: self.inpaint_full_res_padding,
+            rng,
+            subseed: self.subseed,
+            subseed_strength: self.subseed_strength,
+            eta: self.eta,
+            s_noise: self.s_noise,
+            clip_skip,
             model,
             ..JobRequest::default()
         })

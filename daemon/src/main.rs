@@ -85,6 +85,15 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum PromptCommand {
+    /// Print what A1111's parser makes of a prompt, as JSON: the AND parts with their
+    /// weights, each part's texts over the steps (prompt editing, alternation), and each
+    /// text's emphasis, in A1111's terms and order; plus the extra networks cut out.
+    Parse {
+        /// Steps of the run the prompt is scheduled over.
+        #[arg(long, default_value_t = 20)]
+        steps: u32,
+        prompt: String,
+    },
     /// Print the CLIP token ids of a prompt as JSON.
     Tokenize {
         /// Use this model's tokenizer (a diffusers folder's `tokenizer/`); default: RA's
@@ -97,6 +106,20 @@ enum PromptCommand {
 
 #[derive(Subcommand)]
 enum DevCommand {
+    /// Print the noise a seed gives, as JSON: one flat array per draw, in order (the
+    /// first draw starts a generation, later ones feed ancestral steps).
+    Noise {
+        /// GPU (= NV, NVIDIA's torch.randn stream) or CPU (PyTorch's CPU generator).
+        #[arg(long, default_value = "GPU")]
+        rng: String,
+        #[arg(long)]
+        seed: u64,
+        /// Shape of each draw, e.g. 1x4x64x64.
+        #[arg(long, default_value = "1x4x64x64")]
+        shape: String,
+        #[arg(long, default_value_t = 1)]
+        draws: u32,
+    },
     /// Write a Stable Diffusion model with random weights in a real on-disk layout.
     MakeModel {
         #[arg(long, value_enum)]
@@ -117,6 +140,8 @@ enum PresetArg {
     Tiny,
     /// Tiny, shaped like SD 2.x (OpenCLIP, v-prediction).
     TinySd2,
+    /// Tiny with a 9-channel UNet, like SD's inpainting checkpoints.
+    TinyInpaint,
     Sd15,
     Sd21,
 }
@@ -156,10 +181,11 @@ struct GenerateArgs {
     negative_prompt: String,
     #[arg(long, default_value_t = 20)]
     steps: u32,
-    /// Euler, Euler a, DDIM or DPM++ 2M (A1111's names).
+    /// A1111's sampler names: Euler a, Euler, Heun, DPM2, DPM2 a, DPM++ 2S a, DPM++ 2M,
+    /// DPM++ SDE, DPM++ 2M SDE, LMS, DDIM, UniPC, LCM.
     #[arg(long, default_value = "Euler a")]
     sampler: String,
-    /// Automatic or Karras.
+    /// Automatic, Uniform, Karras, Exponential or SGM Uniform.
     #[arg(long)]
     schedule_type: Option<String>,
     #[arg(long, default_value_t = 7.0)]
@@ -178,6 +204,42 @@ struct GenerateArgs {
     /// How much to change the init image: 0 keeps it, 1 replaces it.
     #[arg(long, requires = "init_image", allow_negative_numbers = true)]
     denoising_strength: Option<f64>,
+    /// Inpaint: a mask image the size of the init image, white where to repaint.
+    #[arg(long, requires = "init_image")]
+    mask: Option<PathBuf>,
+    /// Pixels of blur on the mask's edge.
+    #[arg(long, default_value_t = 4)]
+    mask_blur: u32,
+    /// How the masked area starts: fill, original, latent noise or latent nothing.
+    #[arg(long, default_value = "original")]
+    inpainting_fill: String,
+    /// Repaint what the mask leaves black instead.
+    #[arg(long)]
+    invert_mask: bool,
+    /// Generate only the box around the mask, at full resolution, with this padding.
+    #[arg(long)]
+    only_masked_padding: Option<u32>,
+    /// Outpaint: pixels to add as LEFT,TOP,RIGHT,BOTTOM (e.g. 128,0,128,0); the new area
+    /// is painted to match. Needs --init-image.
+    #[arg(long, requires = "init_image")]
+    outpaint: Option<String>,
+    /// Noise generator: GPU (default) or NV, NVIDIA's torch.randn stream that most
+    /// shared A1111 images used; CPU, PyTorch's CPU generator.
+    #[arg(long, default_value = "GPU")]
+    rng: String,
+    /// Variation seed, blended in by --subseed-strength (0–1).
+    #[arg(long, requires = "subseed_strength")]
+    subseed: Option<u64>,
+    #[arg(long, requires = "subseed")]
+    subseed_strength: Option<f64>,
+    /// Clip skip: 2 uses the text encoder's second-to-last layer.
+    #[arg(long, default_value_t = 1)]
+    clip_skip: u32,
+    /// Eta and noise scale of the stochastic samplers (default: A1111's).
+    #[arg(long)]
+    eta: Option<f64>,
+    #[arg(long)]
+    s_noise: Option<f64>,
     /// f32 (the CPU default), f16 or bf16.
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     dtype: DtypeArg,
@@ -199,6 +261,18 @@ fn main() -> ExitCode {
         Command::Prompt {
             command: PromptCommand::Tokenize { model, prompt },
         } => tokenize(model.as_deref(), &prompt),
+        Command::Prompt {
+            command: PromptCommand::Parse { steps, prompt },
+        } => parse_prompt(&prompt, steps),
+        Command::Dev {
+            command:
+                DevCommand::Noise {
+                    rng,
+                    seed,
+                    shape,
+                    draws,
+                },
+        } => noise(&rng, seed, &shape, draws),
         Command::PngInfo { file } => png_info(&file),
         Command::Dev {
             command:
@@ -231,8 +305,50 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse_prompt(prompt: &str, steps: u32) -> Result<()> {
+    if steps == 0 || steps > 1000 {
+        return Err(input_err(format!("--steps must be between 1 and 1000, got {steps}")));
+    }
+    let parsed = ra_tokenizer::prompt::ParsedPrompt::parse(prompt, steps)
+        .map_err(|e| input_err(e.to_string()))?;
+    println!("{}", serde_json::to_string(&parsed)?);
+    Ok(())
+}
+
+fn noise(rng: &str, seed: u64, shape: &str, draws: u32) -> Result<()> {
+    let rng = ra_engine::noise::RngSource::parse(rng).map_err(|e| input_err(e.to_string()))?;
+    let dims: Vec<usize> = shape
+        .split(['x', 'X', ','])
+        .map(|d| d.trim().parse::<usize>().ok().filter(|&n| n > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| input_err(format!("--shape must look like 1x4x64x64, not '{shape}'")))?;
+    let n: usize = dims.iter().product();
+    if n > 1 << 26 {
+        return Err(input_err(format!("--shape {shape} is {n} values; at most 67108864 per draw")));
+    }
+    let mut stream = ra_engine::noise::NoiseStream::new(rng, seed);
+    let all: Vec<Vec<f32>> = (0..draws).map(|_| stream.normals(n)).collect();
+    println!("{}", serde_json::to_string(&all)?);
+    Ok(())
+}
+
 fn input_err(msg: impl Into<String>) -> anyhow::Error {
     InputError(msg.into()).into()
+}
+
+/// `LEFT,TOP,RIGHT,BOTTOM` pixels.
+fn parse_outpaint(spec: &str) -> Result<[u32; 4]> {
+    let parts: Vec<u32> = spec
+        .split(',')
+        .map(|p| p.trim().parse().ok())
+        .collect::<Option<_>>()
+        .filter(|v: &Vec<u32>| v.len() == 4)
+        .ok_or_else(|| {
+            input_err(format!(
+                "--outpaint takes four pixel counts LEFT,TOP,RIGHT,BOTTOM such as 128,0,128,0, not '{spec}'"
+            ))
+        })?;
+    Ok([parts[0], parts[1], parts[2], parts[3]])
 }
 
 /// Fails early, before any model work, when `out` cannot be written.
@@ -272,20 +388,48 @@ fn generate(args: GenerateArgs) -> Result<()> {
         None => legacy_schedule.unwrap_or(ScheduleType::Automatic),
     };
     check_output_path(&args.out)?;
+    let read_image = |what: &str, path: &Path| {
+        std::fs::read(path).map_err(|e| input_err(format!("cannot read {what} {}: {e}", path.display())))
+    };
+    let mut size = (args.width, args.height);
     let init = match &args.init_image {
         Some(path) => {
-            let bytes = std::fs::read(path).map_err(|e| {
-                input_err(format!("cannot read init image {}: {e}", path.display()))
-            })?;
-            let image = ra_engine::pipeline::load_image(&bytes)
+            let mut image = ra_engine::pipeline::load_image(&read_image("init image", path)?)
                 .map_err(|e| input_err(format!("{}: {e}", path.display())))?;
+            let mut mask = match &args.mask {
+                Some(m) => Some(
+                    ra_engine::inpaint::Mask::decode(&read_image("mask", m)?)
+                        .map_err(|e| input_err(format!("{}: {e}", m.display())))?,
+                ),
+                None => None,
+            };
+            if let Some(spec) = &args.outpaint {
+                let (canvas, border) =
+                    ra_engine::inpaint::outpaint_canvas(&image, parse_outpaint(spec)?)?;
+                size = (Some(canvas.width.div_ceil(8) * 8), Some(canvas.height.div_ceil(8) * 8));
+                image = canvas;
+                mask = Some(border);
+            }
+            let fill = ra_engine::inpaint::InpaintFill::parse(&args.inpainting_fill)?;
             Some(InitImage {
                 image,
                 strength: args.denoising_strength.unwrap_or(0.75),
+                mask: mask.map(|image| ra_engine::inpaint::Mask {
+                    image,
+                    blur: args.mask_blur,
+                    invert: args.invert_mask,
+                    fill,
+                    only_masked: args.only_masked_padding.is_some(),
+                    padding: args.only_masked_padding.unwrap_or(0),
+                }),
             })
         }
         None => None,
     };
+    let rng = ra_engine::noise::RngSource::parse(&args.rng).map_err(|e| input_err(e.to_string()))?;
+    let mut options = ra_engine::sampler::SamplerOptions::for_sampler(sampler);
+    options.eta = args.eta.unwrap_or(options.eta);
+    options.s_noise = args.s_noise.unwrap_or(options.s_noise);
     let mut req = GenerateRequest {
         prompt: args.prompt,
         negative_prompt: args.negative_prompt,
@@ -294,9 +438,16 @@ fn generate(args: GenerateArgs) -> Result<()> {
         schedule_type,
         cfg_scale: args.cfg_scale,
         seed: args.seed,
-        width: args.width.unwrap_or(512),
-        height: args.height.unwrap_or(512),
+        width: size.0.unwrap_or(512),
+        height: size.1.unwrap_or(512),
         init,
+        rng,
+        variation: args.subseed.map(|seed| ra_engine::noise::Variation {
+            seed,
+            strength: args.subseed_strength.unwrap_or(0.0),
+        }),
+        sampler_options: Some(options),
+        clip_skip: args.clip_skip,
     };
     req.validate()?;
     if !args.model.exists() {
@@ -311,11 +462,8 @@ fn generate(args: GenerateArgs) -> Result<()> {
     };
     let model = SdModel::load(&args.model, &options)
         .with_context(|| format!("loading model {}", args.model.display()))?;
-    if model.tokenizer.window(&req.prompt, 0)?.truncated {
-        eprintln!("warning: the prompt is longer than 75 CLIP tokens; the rest is ignored for now");
-    }
-    req.width = args.width.unwrap_or(model.default_size());
-    req.height = args.height.unwrap_or(model.default_size());
+    req.width = size.0.unwrap_or(model.default_size());
+    req.height = size.1.unwrap_or(model.default_size());
     req.validate()?;
 
     let bar = ProgressBar::new(u64::from(req.steps_to_run()));
@@ -442,6 +590,7 @@ fn make_model(
         preset: match preset {
             PresetArg::Tiny => Preset::Tiny,
             PresetArg::TinySd2 => Preset::TinySd2,
+            PresetArg::TinyInpaint => Preset::TinyInpaint,
             PresetArg::Sd15 => Preset::Sd15,
             PresetArg::Sd21 => Preset::Sd21,
         },

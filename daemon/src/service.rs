@@ -109,17 +109,29 @@ impl Service {
             _ => {}
         }
         if let Some(data) = req.init_image.take() {
-            req.init_image = Some(self.store_input(&data)?);
+            req.init_image = Some(self.store_input(&data, Input::Image)?);
             req.denoising_strength = Some(req.denoising_strength.unwrap_or(0.75));
+        }
+        let remove_inputs = |req: &JobRequest| {
+            for path in [&req.init_image, &req.mask].into_iter().flatten() {
+                let _ = std::fs::remove_file(path);
+            }
+        };
+        if let Some(data) = req.mask.take().filter(|m| !m.trim().is_empty()) {
+            match self.store_input(&data, Input::Mask) {
+                Ok(path) => req.mask = Some(path),
+                Err(e) => {
+                    remove_inputs(&req);
+                    return Err(e);
+                }
+            }
         }
         let limit = self.settings.queue_limit;
         let submitted = self.worker.submit(&req, limit);
         match submitted {
             Ok(Some(id)) => Ok(id),
             other => {
-                if let Some(path) = &req.init_image {
-                    let _ = std::fs::remove_file(path);
-                }
+                remove_inputs(&req);
                 Err(other
                     .err()
                     .map_or(ServiceError::QueueFull(limit), Into::into))
@@ -136,15 +148,23 @@ impl Service {
             .unwrap_or_else(|| "a model folder".into())
     }
 
-    fn store_input(&self, data: &str) -> Result<String> {
+    /// Decodes, checks and stores a client's image under the inputs folder. A mask is
+    /// stored as its grey levels (luminance times alpha), so a painted layer with
+    /// transparency survives the trip.
+    fn store_input(&self, data: &str, kind: Input) -> Result<String> {
+        let field = kind.field();
         let bytes = decode_base64(data).map_err(|e| {
-            ServiceError::invalid(
-                "init_image",
-                format!("the init image is not valid base64: {e}"),
-            )
+            ServiceError::invalid(field, format!("the {field} is not valid base64: {e}"))
         })?;
-        let image = ra_engine::pipeline::load_image(&bytes)
-            .map_err(|e| ServiceError::invalid("init_image", e.to_string()))?;
+        let image = match kind {
+            Input::Image => ra_engine::pipeline::load_image(&bytes),
+            Input::Mask => ra_engine::inpaint::Mask::decode(&bytes).and_then(|m| {
+                let (w, h) = m.dimensions();
+                let rgb = m.into_raw().into_iter().flat_map(|v| [v, v, v]).collect();
+                Ok(ra_wire::PngImage::new(w, h, rgb)?)
+            }),
+        }
+        .map_err(|e| ServiceError::invalid(field, e.to_string()))?;
         let limit = self.settings.max_image_side;
         if image.width > limit || image.height > limit {
             return Err(ServiceError::ImageTooLarge {
@@ -162,7 +182,7 @@ impl Service {
         ));
         let png = image
             .encode(None)
-            .map_err(|e| ServiceError::invalid("init_image", e.to_string()))?;
+            .map_err(|e| ServiceError::invalid(field, e.to_string()))?;
         ra_engine::output::write_atomic(&path, &png)
             .map_err(|e| ServiceError::SaveInput(e.to_string()))?;
         Ok(path.display().to_string())
@@ -187,12 +207,12 @@ impl Service {
             return Err(ServiceError::JobActive(id));
         }
         let outputs = job.outputs.iter().map(|f| self.settings.output_dir.join(f));
-        let input = job
-            .request
-            .init_image
+        let inputs = [job.request.init_image, job.request.mask]
+            .into_iter()
+            .flatten()
             .map(PathBuf::from)
             .filter(|p| p.starts_with(&self.settings.input_dir));
-        for path in outputs.chain(input) {
+        for path in outputs.chain(inputs) {
             if let Err(e) = std::fs::remove_file(&path) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     eprintln!("warning: cannot remove {}: {e}", path.display());
@@ -273,6 +293,22 @@ pub fn decode_base64(data: &str) -> Result<Vec<u8>, base64::DecodeError> {
     base64::engine::general_purpose::STANDARD.decode(b64.trim())
 }
 
+/// The images a client sends with a job.
+#[derive(Debug, Clone, Copy)]
+enum Input {
+    Image,
+    Mask,
+}
+
+impl Input {
+    fn field(self) -> &'static str {
+        match self {
+            Self::Image => "init_image",
+            Self::Mask => "mask",
+        }
+    }
+}
+
 /// Checks every field a client may get wrong, naming it in RA's terms.
 pub fn validate(req: &JobRequest) -> Result<()> {
     let (_, legacy) = SamplerName::parse_with_schedule(&req.sampler)
@@ -315,10 +351,53 @@ pub fn validate(req: &JobRequest) -> Result<()> {
             format!("count must be between 1 and {MAX_COUNT}"),
         ));
     }
-    if req.mask.as_deref().is_some_and(|m| !m.trim().is_empty()) {
+    let has = |f: &Option<String>| f.as_deref().is_some_and(|m| !m.trim().is_empty());
+    if (has(&req.mask) || req.outpaint.iter().any(|&p| p > 0)) && !has(&req.init_image) {
         return Err(ServiceError::invalid(
-            "mask",
-            "inpainting (a mask) is not supported yet; send img2img without a mask",
+            if has(&req.mask) { "mask" } else { "outpaint" },
+            "inpainting and outpainting need the image to paint on: send it as init_image",
+        ));
+    }
+    if req.outpaint.iter().any(|&p| p > max) {
+        return Err(ServiceError::invalid(
+            "outpaint",
+            format!("outpaint adds at most {max} pixels on a side"),
+        ));
+    }
+    if req.mask_blur > 64 || req.inpaint_full_res_padding > max {
+        return Err(ServiceError::invalid(
+            if req.mask_blur > 64 { "mask_blur" } else { "inpaint_full_res_padding" },
+            format!("mask_blur must be 0–64 and inpaint_full_res_padding 0–{max} pixels"),
+        ));
+    }
+    ra_engine::inpaint::InpaintFill::parse(&req.inpainting_fill)
+        .map_err(|e| ServiceError::invalid("inpainting_fill", e.to_string()))?;
+    ra_engine::noise::RngSource::parse(&req.rng)
+        .map_err(|e| ServiceError::invalid("rng", e.to_string()))?;
+    if req.subseed < -1 || req.subseed > i64::from(u32::MAX) {
+        return Err(ServiceError::invalid(
+            "subseed",
+            "subseed must be -1 (random) or between 0 and 4294967295",
+        ));
+    }
+    if !(0.0..=1.0).contains(&req.subseed_strength) {
+        return Err(ServiceError::invalid(
+            "subseed_strength",
+            "subseed_strength must be between 0 and 1",
+        ));
+    }
+    for (field, v) in [("eta", req.eta), ("s_noise", req.s_noise)] {
+        if v.is_some_and(|v| !(0.0..=10.0).contains(&v)) {
+            return Err(ServiceError::invalid(
+                field,
+                format!("{field} must be between 0 and 10"),
+            ));
+        }
+    }
+    if !(1..=12).contains(&req.clip_skip) {
+        return Err(ServiceError::invalid(
+            "clip_skip",
+            "clip_skip must be between 1 and 12",
         ));
     }
     if let Some(s) = req.denoising_strength {

@@ -12,6 +12,9 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use ra_engine::inpaint::{outpaint_canvas, InpaintFill, Mask};
+use ra_engine::noise::{RngSource, Variation};
+use ra_engine::sampler::SamplerOptions;
 use ra_engine::{EngineError, GenerateRequest, InitImage, LoadOptions, SdModel};
 use ra_wire::{JobEvent, JobRequest, JobStatus, SamplerName, ScheduleType};
 use tokio::sync::broadcast;
@@ -391,6 +394,79 @@ fn preview_base64(denoised: &ra_engine::candle::Tensor) -> Option<String> {
     Some(base64::engine::general_purpose::STANDARD.encode(png))
 }
 
+/// The engine's request for a queued job (its images then differ only in seeds).
+/// The service validated the fields; what fails here is a file gone missing.
+fn engine_request(req: &JobRequest) -> Result<GenerateRequest, String> {
+    let (sampler, legacy) =
+        SamplerName::parse_with_schedule(&req.sampler).map_err(|e| e.to_string())?;
+    let schedule_type = req
+        .schedule_type
+        .parse::<ScheduleType>()
+        .ok()
+        .or(legacy)
+        .unwrap_or(ScheduleType::Automatic);
+    let read = |what: &str, path: &str| {
+        std::fs::read(path).map_err(|e| format!("{what} {path}: {e}"))
+    };
+    let fill = InpaintFill::parse(&req.inpainting_fill).map_err(|e| e.to_string())?;
+    let (mut width, mut height) = (req.width, req.height);
+    let init = match &req.init_image {
+        Some(path) => {
+            let mut image = ra_engine::pipeline::load_image(&read("init image", path)?)
+                .map_err(|e| e.to_string())?;
+            let mut mask_image = match &req.mask {
+                Some(path) => Some(Mask::decode(&read("mask", path)?).map_err(|e| e.to_string())?),
+                None => None,
+            };
+            if req.outpaint.iter().any(|&p| p > 0) {
+                let (canvas, border) =
+                    outpaint_canvas(&image, req.outpaint).map_err(|e| e.to_string())?;
+                // The canvas is generated at its own size, rounded to the latent grid.
+                width = canvas.width.div_ceil(8) * 8;
+                height = canvas.height.div_ceil(8) * 8;
+                image = canvas;
+                mask_image = Some(border);
+            }
+            Some(InitImage {
+                image,
+                strength: req.denoising_strength.unwrap_or(0.75),
+                mask: mask_image.map(|image| Mask {
+                    image,
+                    blur: req.mask_blur,
+                    invert: req.inpainting_mask_invert,
+                    fill,
+                    only_masked: req.inpaint_full_res,
+                    padding: req.inpaint_full_res_padding,
+                }),
+            })
+        }
+        None => None,
+    };
+    let rng = RngSource::parse(&req.rng).map_err(|e| e.to_string())?;
+    let mut options = SamplerOptions::for_sampler(sampler);
+    options.eta = req.eta.unwrap_or(options.eta);
+    options.s_noise = req.s_noise.unwrap_or(options.s_noise);
+    Ok(GenerateRequest {
+        prompt: req.prompt.clone(),
+        negative_prompt: req.negative_prompt.clone(),
+        steps: req.steps,
+        sampler,
+        schedule_type,
+        cfg_scale: req.cfg_scale,
+        seed: req.seed,
+        width,
+        height,
+        init,
+        rng,
+        variation: (req.subseed_strength > 0.0).then_some(Variation {
+            seed: req.subseed.max(0) as u64,
+            strength: req.subseed_strength,
+        }),
+        sampler_options: Some(options),
+        clip_skip: req.clip_skip,
+    })
+}
+
 /// Runs every image of a job; `Ok(false)` when cancelled.
 fn generate_all(
     shared: &Shared,
@@ -407,38 +483,8 @@ fn generate_all(
             .ok_or("no model installed: put a checkpoint in a model folder")?,
     };
     let model = ensure_loaded(shared, loaded, &entry)?;
-    let (sampler, legacy) =
-        SamplerName::parse_with_schedule(&req.sampler).map_err(|e| e.to_string())?;
-    let schedule_type = req
-        .schedule_type
-        .parse::<ScheduleType>()
-        .ok()
-        .or(legacy)
-        .unwrap_or(ScheduleType::Automatic);
-    let init = match &req.init_image {
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|e| format!("init image {path}: {e}"))?;
-            let image = ra_engine::pipeline::load_image(&bytes).map_err(|e| e.to_string())?;
-            Some(InitImage {
-                image,
-                strength: req.denoising_strength.unwrap_or(0.75),
-            })
-        }
-        None => None,
-    };
+    let base = engine_request(req)?;
     let count = req.count.max(1);
-    let base = GenerateRequest {
-        prompt: req.prompt.clone(),
-        negative_prompt: req.negative_prompt.clone(),
-        steps: req.steps,
-        sampler,
-        schedule_type,
-        cfg_scale: req.cfg_scale,
-        seed: req.seed,
-        width: req.width,
-        height: req.height,
-        init,
-    };
     let per_image = base.steps_to_run();
     let total = per_image * count;
     let started = Instant::now();
@@ -457,10 +503,20 @@ fn generate_all(
     } else {
         base.seed as u64
     };
+    // Image i uses subseed + i, as A1111's all_subseeds; -1 draws one per job.
+    let first_subseed = match base.variation {
+        Some(_) if req.subseed < 0 => ra_engine::pipeline::random_seed(),
+        Some(v) => v.seed,
+        None => 0,
+    };
     for i in 0..count {
         let seed = (first_seed + u64::from(i)) as i64;
         let image_req = GenerateRequest {
             seed,
+            variation: base.variation.map(|v| Variation {
+                seed: u64::from((first_subseed + u64::from(i)) as u32),
+                ..v
+            }),
             ..base.clone()
         };
         let done_before = per_image * i;

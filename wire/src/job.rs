@@ -31,6 +31,25 @@ pub struct JobRequest {
     pub mask: Option<String>,
     pub mask_blur: u32,
     pub inpainting_fill: String,
+    /// Repaint what the mask keeps, and keep what it paints.
+    pub inpainting_mask_invert: bool,
+    /// "Only masked": generate the box around the mask, grown by the padding, at full
+    /// resolution and paste it back.
+    pub inpaint_full_res: bool,
+    pub inpaint_full_res_padding: u32,
+    /// Outpainting: pixels to add on the left, top, right and bottom; the new area is
+    /// inpainted (with `init_image`).
+    pub outpaint: [u32; 4],
+    /// A1111's `randn_source`: `GPU` (NVIDIA's stream), `NV` (the same) or `CPU`.
+    pub rng: String,
+    /// Variation seed (-1 random) and how much of its noise to blend in, 0–1.
+    pub subseed: i64,
+    pub subseed_strength: f64,
+    /// Stochastic samplers' eta and noise scale; `None` keeps A1111's defaults.
+    pub eta: Option<f64>,
+    pub s_noise: Option<f64>,
+    /// A1111's "Clip skip" (1 = the text encoder's last layer).
+    pub clip_skip: u32,
     /// Model title or name; `None` uses the daemon's current model.
     pub model: Option<String>,
     /// Higher runs first; equal priorities run in submission order.
@@ -55,6 +74,16 @@ impl Default for JobRequest {
             mask: None,
             mask_blur: 4,
             inpainting_fill: "original".into(),
+            inpainting_mask_invert: false,
+            inpaint_full_res: false,
+            inpaint_full_res_padding: 32,
+            outpaint: [0; 4],
+            rng: "GPU".into(),
+            subseed: -1,
+            subseed_strength: 0.0,
+            eta: None,
+            s_noise: None,
+            clip_skip: 1,
             model: None,
             priority: 0,
         }

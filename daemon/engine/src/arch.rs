@@ -235,9 +235,10 @@ pub fn infer_unet(w: &Weights, heads: &HeadRule) -> Result<UnetConfig> {
             "the UNet's conv_in/conv_out are not convolutions".into(),
         ));
     }
-    if conv_in[1] != 4 {
+    // 4: text-to-image; 9: inpainting (latent, mask, masked image's latent).
+    if conv_in[1] != 4 && conv_in[1] != 9 {
         return Err(EngineError::Architecture(format!(
-            "the UNet takes {} input channels; RA runs text-to-image models with 4 so far (9 is an inpainting model, 5 a depth model)",
+            "the UNet takes {} input channels; RA runs text-to-image (4) and inpainting (9) models so far (5 is a depth model)",
             conv_in[1]
         )));
     }

@@ -226,6 +226,28 @@ impl Prepared {
     }
 }
 
+/// Outpainting's canvas: the image with `[left, top, right, bottom]` pixels added, the
+/// new border continuing the image's edge colours, and the mask that repaints exactly
+/// the new area (mask blur then redraws the seam).
+pub fn outpaint_canvas(image: &PngImage, [l, t, r, b]: [u32; 4]) -> Result<(PngImage, GrayImage)> {
+    let src = rgb(image)?;
+    let (w, h) = (image.width + l + r, image.height + t + b);
+    if w > crate::pipeline::MAX_SIDE || h > crate::pipeline::MAX_SIDE {
+        return Err(EngineError::InvalidRequest(format!(
+            "outpainting makes the image {w}×{h}; the largest side RA generates is {}",
+            crate::pipeline::MAX_SIDE
+        )));
+    }
+    let inside = |x: u32, y: u32| (l..l + image.width).contains(&x) && (t..t + image.height).contains(&y);
+    let canvas = RgbImage::from_fn(w, h, |x, y| {
+        let sx = x.saturating_sub(l).min(image.width - 1);
+        let sy = y.saturating_sub(t).min(image.height - 1);
+        *src.get_pixel(sx, sy)
+    });
+    let mask = GrayImage::from_fn(w, h, |x, y| image::Luma([if inside(x, y) { 0 } else { 255 }]));
+    Ok((png(canvas)?, mask))
+}
+
 /// The bounding box of the mask's non-zero pixels, grown by `pad` within the image.
 fn crop_region(mask: &GrayImage, pad: u32) -> Rect {
     let (w, h) = mask.dimensions();
@@ -435,6 +457,17 @@ mod tests {
         let out = apply_fill(holed, &square_mask(32, 32, 8, 8, 16), InpaintFill::Fill);
         let p = out.get_pixel(16, 16).0;
         assert!(p[0] > 150 && p[1] < 90, "{p:?}");
+    }
+
+    #[test]
+    fn outpainting_adds_a_border_to_repaint() {
+        let img = PngImage::new(8, 8, vec![100; 8 * 8 * 3]).unwrap();
+        let (canvas, mask) = outpaint_canvas(&img, [16, 0, 8, 0]).unwrap();
+        assert_eq!((canvas.width, canvas.height), (32, 8));
+        assert_eq!(mask.get_pixel(0, 0).0[0], 255);
+        assert_eq!(mask.get_pixel(16, 4).0[0], 0);
+        assert_eq!(mask.get_pixel(24, 4).0[0], 255);
+        assert!(canvas.rgb.iter().all(|&v| v == 100));
     }
 
     #[test]

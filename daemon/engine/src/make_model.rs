@@ -30,6 +30,8 @@ use crate::vae::Vae;
 pub enum Preset {
     Tiny,
     TinySd2,
+    /// Tiny with a 9-channel UNet input, like SD's inpainting checkpoints.
+    TinyInpaint,
     Sd15,
     Sd21,
 }
@@ -39,6 +41,11 @@ impl Preset {
         match self {
             Self::Tiny => ModelArch::tiny(),
             Self::TinySd2 => ModelArch::tiny_sd2(),
+            Self::TinyInpaint => {
+                let mut arch = ModelArch::tiny();
+                arch.unet.in_channels = 9;
+                arch
+            }
             Self::Sd15 => ModelArch::sd15(),
             Self::Sd21 => ModelArch::sd21(),
         }

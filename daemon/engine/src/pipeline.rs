@@ -303,7 +303,7 @@ pub fn generate_with(
     };
     // 1 where the latent is repainted, 0 where it is kept (rounded, as A1111 does).
     let repaint = match &inpaint {
-        Some(p) => Some(latent_mask(p, lw, lh, dev)?),
+        Some(p) => Some(latent_mask(p, latent_shape, dev)?),
         None => None,
     };
     let start = match (&init_latent, &repaint) {
@@ -461,14 +461,16 @@ fn unet_batched(
     }
 }
 
-/// The repaint mask at latent resolution, `[1, 1, h, w]`, each cell 0 or 1.
-fn latent_mask(p: &Prepared, lw: usize, lh: usize, dev: &Device) -> Result<Tensor> {
+/// The repaint mask at latent resolution over every channel, each cell 0 or 1.
+fn latent_mask(p: &Prepared, shape: [usize; 4], dev: &Device) -> Result<Tensor> {
+    let [_, channels, lh, lw] = shape;
     let small = image::imageops::resize(&p.mask, lw as u32, lh as u32, FilterType::Triangle);
     let cells: Vec<f32> = small
         .pixels()
         .map(|px| (f32::from(px.0[0]) / 255.0).round())
         .collect();
-    Ok(Tensor::from_vec(cells, (1, 1, lh, lw), dev)?)
+    Ok(Tensor::from_vec(cells, (1, 1, lh, lw), dev)?
+        .repeat((1, channels, 1, 1))?)
 }
 
 /// The extra input of a 9-channel inpainting UNet: the repaint mask and the latent of

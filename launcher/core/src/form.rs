@@ -143,6 +143,7 @@ impl GenerateForm {
             inpainting_fill: self.inpainting_fill.clone(),
             model: (!self.model.is_empty()).then(|| self.model.clone()),
             priority: 0,
+            ..JobRequest::default()
         })
     }
 

@@ -1,0 +1,258 @@
+//! What an A1111 user brings along, on the tiny random-weight models: prompt syntax
+//! that changes the conditioning, seeds from either generator and variation seeds, clip
+//! skip, and inpainting with both 4- and 9-channel models.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use ra_engine::inpaint::{InpaintFill, Mask};
+use ra_engine::make_model::{MakeModel, OutputLayout, Preset};
+use ra_engine::noise::{RngSource, Variation};
+use ra_engine::{generate, GenerateRequest, Generated, InitImage, LoadOptions, SdModel};
+use ra_wire::{GenerationInfo, PngImage};
+
+struct Models {
+    _dir: tempfile::TempDir,
+    plain: SdModel,
+    inpaint: SdModel,
+    inpaint_path: PathBuf,
+}
+
+fn models() -> &'static Models {
+    static M: OnceLock<Models> = OnceLock::new();
+    M.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let make = |preset, name: &str| {
+            let out = dir.path().join(name);
+            MakeModel {
+                preset,
+                layout: OutputLayout::SingleFile,
+                seed: 7,
+                dtype: ra_engine::candle::DType::F32,
+            }
+            .write(&out)
+            .unwrap();
+            out
+        };
+        let plain = make(Preset::Tiny, "tiny.safetensors");
+        let inpaint_path = make(Preset::TinyInpaint, "tiny-inpainting.safetensors");
+        Models {
+            plain: SdModel::load(&plain, &LoadOptions::cpu()).unwrap(),
+            inpaint: SdModel::load(&inpaint_path, &LoadOptions::cpu()).unwrap(),
+            inpaint_path,
+            _dir: dir,
+        }
+    })
+}
+
+fn request(prompt: &str) -> GenerateRequest {
+    GenerateRequest {
+        negative_prompt: "blurry".into(),
+        steps: 4,
+        seed: 42,
+        width: 64,
+        height: 64,
+        ..GenerateRequest::new(prompt)
+    }
+}
+
+fn run(model: &SdModel, req: &GenerateRequest) -> Generated {
+    generate(model, req, &mut |_| true).unwrap()
+}
+
+fn pixels(prompt: &str) -> Vec<u8> {
+    run(&models().plain, &request(prompt)).image.rgb
+}
+
+#[test]
+fn prompt_syntax_changes_what_the_model_is_told() {
+    let plain = pixels("a red fox");
+    // Emphasis, prompt editing, alternation, AND and BREAK each change the conditioning.
+    for prompt in [
+        "a (red:1.5) fox",
+        "a [red:blue:2] fox",
+        "a [red|blue] fox",
+        "a red fox AND a snowy field:0.7",
+        "a red BREAK fox",
+    ] {
+        assert_ne!(pixels(prompt), plain, "{prompt}");
+    }
+    // Weight 1 emphasis and an edit that never switches are the plain prompt.
+    assert_eq!(pixels("a (red:1.0) fox"), plain);
+    assert_eq!(pixels("a [red:blue:4] fox"), plain);
+    // Escaped brackets are text, not emphasis.
+    assert_ne!(pixels("a \\(red\\) fox"), pixels("a (red) fox"));
+}
+
+#[test]
+fn prompts_past_75_tokens_are_not_cut_off() {
+    let long = "cat, ".repeat(40);
+    let longer = format!("{long} wearing a hat");
+    // Both are longer than one 75-token window; the words at the end still count.
+    assert_ne!(pixels(&long), pixels(&longer));
+}
+
+#[test]
+fn extra_network_tags_are_not_read_as_text() {
+    assert_eq!(pixels("a red fox <hypernet:nothing:1>"), pixels("a red fox "));
+}
+
+#[test]
+fn each_generator_gives_its_own_reproducible_noise_and_says_so() {
+    let model = &models().plain;
+    let gpu = run(model, &request("a fox"));
+    let cpu_req = GenerateRequest {
+        rng: RngSource::Cpu,
+        ..request("a fox")
+    };
+    let cpu = run(model, &cpu_req);
+    assert_ne!(gpu.image, cpu.image);
+    assert_eq!(run(model, &cpu_req).image, cpu.image);
+    let nv = run(
+        model,
+        &GenerateRequest {
+            rng: RngSource::Nv,
+            ..request("a fox")
+        },
+    );
+    assert_eq!(nv.image, gpu.image);
+    assert!(!gpu.info.render().contains("RNG:"));
+    assert!(cpu.info.render().contains("RNG: CPU"));
+    assert!(nv.info.render().contains("RNG: NV"));
+}
+
+#[test]
+fn variation_seeds_blend_and_are_recorded() {
+    let model = &models().plain;
+    let with = |strength| {
+        run(
+            model,
+            &GenerateRequest {
+                variation: Some(Variation { seed: 7, strength }),
+                ..request("a fox")
+            },
+        )
+    };
+    let base = run(model, &request("a fox"));
+    assert_eq!(with(0.0).image, base.image);
+    let varied = with(0.3);
+    assert_ne!(varied.image, base.image);
+    let info = GenerationInfo::parse(&varied.info.render()).unwrap();
+    let extra: std::collections::HashMap<_, _> = info.extra.into_iter().collect();
+    assert_eq!(extra["Variation seed"], "7");
+    assert_eq!(extra["Variation seed strength"], "0.3");
+}
+
+#[test]
+fn clip_skip_uses_an_earlier_layer() {
+    let model = &models().plain;
+    let skipped = run(
+        model,
+        &GenerateRequest {
+            clip_skip: 2,
+            ..request("a fox")
+        },
+    );
+    assert_ne!(skipped.image, run(model, &request("a fox")).image);
+    assert!(skipped.info.render().contains("Clip skip: 2"));
+}
+
+fn gradient(w: u32, h: u32) -> PngImage {
+    let rgb = (0..h)
+        .flat_map(|y| (0..w).flat_map(move |x| [(x * 4) as u8, (y * 4) as u8, 128]))
+        .collect();
+    PngImage::new(w, h, rgb).unwrap()
+}
+
+/// White on the right half.
+fn right_half(w: u32, h: u32) -> image::GrayImage {
+    image::GrayImage::from_fn(w, h, |x, _| image::Luma([if x >= w / 2 { 255 } else { 0 }]))
+}
+
+fn inpaint_request(fill: InpaintFill, only_masked: bool) -> GenerateRequest {
+    GenerateRequest {
+        init: Some(InitImage {
+            image: gradient(64, 64),
+            strength: 0.9,
+            mask: Some(Mask {
+                image: right_half(64, 64),
+                blur: 2,
+                invert: false,
+                fill,
+                only_masked,
+                padding: 8,
+            }),
+        }),
+        ..request("a fox")
+    }
+}
+
+/// How many pixels of the left (kept) and right (repainted) bands differ from the input,
+/// leaving out the blurred seam.
+fn changed(out: &PngImage, input: &PngImage) -> (usize, usize) {
+    let (mut left, mut right) = (0, 0);
+    for y in 0..out.height as usize {
+        for x in 0..out.width as usize {
+            let i = (y * out.width as usize + x) * 3;
+            let differs = out.rgb[i..i + 3] != input.rgb[i..i + 3];
+            match x {
+                0..24 => left += usize::from(differs),
+                40.. => right += usize::from(differs),
+                _ => {}
+            }
+        }
+    }
+    (left, right)
+}
+
+#[test]
+fn inpainting_keeps_unmasked_pixels_and_repaints_masked_ones() {
+    let input = gradient(64, 64);
+    for fill in InpaintFill::ALL {
+        for only_masked in [false, true] {
+            let out = run(&models().plain, &inpaint_request(fill, only_masked)).image;
+            assert_eq!((out.width, out.height), (64, 64));
+            let (left, right) = changed(&out, &input);
+            assert_eq!(left, 0, "{fill:?} only_masked={only_masked}: kept pixels changed");
+            assert!(right > 24 * 64 / 2, "{fill:?} only_masked={only_masked}: {right} repainted");
+        }
+    }
+}
+
+#[test]
+fn an_inverted_mask_repaints_the_other_side() {
+    let input = gradient(64, 64);
+    let mut req = inpaint_request(InpaintFill::Original, false);
+    if let Some(mask) = req.init.as_mut().and_then(|i| i.mask.as_mut()) {
+        mask.invert = true;
+    }
+    let (left, right) = changed(&run(&models().plain, &req).image, &input);
+    assert_eq!(right, 0);
+    assert!(left > 24 * 64 / 2);
+}
+
+#[test]
+fn an_empty_mask_is_refused_with_a_reason() {
+    let mut req = inpaint_request(InpaintFill::Original, false);
+    if let Some(mask) = req.init.as_mut().and_then(|i| i.mask.as_mut()) {
+        mask.image = image::GrayImage::new(64, 64);
+    }
+    let err = generate(&models().plain, &req, &mut |_| true).unwrap_err();
+    assert!(err.to_string().contains("the mask is empty"), "{err}");
+}
+
+#[test]
+fn nine_channel_inpainting_models_are_detected_and_inpaint() {
+    let m = models();
+    assert_eq!(m.inpaint.arch.unet.in_channels, 9);
+    let reloaded = SdModel::load(&m.inpaint_path, &LoadOptions::cpu()).unwrap();
+    assert_eq!(reloaded.arch.unet.in_channels, 9);
+    let input = gradient(64, 64);
+    let out = run(&m.inpaint, &inpaint_request(InpaintFill::Original, false)).image;
+    let (left, right) = changed(&out, &input);
+    assert_eq!(left, 0);
+    assert!(right > 24 * 64 / 2);
+    // It also makes pictures from nothing, as A1111 lets inpainting models do.
+    let txt = run(&m.inpaint, &request("a fox"));
+    assert_eq!((txt.image.width, txt.image.height), (64, 64));
+}
