@@ -36,10 +36,13 @@ pub fn routes() -> Router<Shared> {
 }
 
 /// RA's field names → A1111's, for naming the field at fault in a 422.
-const FIELD_NAMES: [(&str, &str); 5] = [
+const FIELD_NAMES: [(&str, &str); 8] = [
     ("sampler", "sampler_name"),
     ("schedule_type", "scheduler"),
     ("count", "batch_size"),
+    ("rng", "override_settings"),
+    ("clip_skip", "override_settings"),
+    ("inpainting_mask_invert", "inpainting_mask_invert"),
     ("init_image", "init_images"),
     ("model", "sd_model_checkpoint"),
 ];
@@ -427,7 +430,10 @@ async fn schedulers() -> Json<Value> {
     Json(Value::Array(
         ScheduleType::ALL
             .iter()
-            .map(|s| json!({"name": s.a1111_name().to_lowercase(), "label": s.a1111_name(), "aliases": Value::Null}))
+            .map(|s| {
+                let aliases = (!s.aliases().is_empty()).then(|| s.aliases());
+                json!({"name": s.api_name(), "label": s.a1111_name(), "aliases": aliases})
+            })
             .collect(),
     ))
 }

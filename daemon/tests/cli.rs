@@ -196,13 +196,15 @@ fn bad_input_is_refused_clearly_and_leaves_no_file() {
             vec!["--sampler", "Heun++"],
             &out,
             2,
-            "unknown sampler 'Heun++'; valid names are: Euler, Euler a, DDIM, DPM++ 2M",
+            "unknown sampler 'Heun++'; valid names are: Euler, Euler a, Heun, DPM2, DPM2 a, \
+             DPM++ 2S a, DPM++ 2M, DPM++ SDE, DPM++ 2M SDE, LMS, DDIM, UniPC, LCM",
         ),
         (
             vec!["--schedule-type", "Cosine"],
             &out,
             2,
-            "unknown schedule type 'Cosine'; valid names are: Automatic, Karras",
+            "unknown schedule type 'Cosine'; valid names are: Automatic, Uniform, Karras, \
+             Exponential, SGM Uniform",
         ),
         (
             vec!["--width", "65"],
@@ -368,4 +370,153 @@ fn make_model_refuses_to_overwrite() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+}
+
+fn reference(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/data/a1111").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// JSON equality, except that numbers may differ in the last bit: serde_json's default
+/// float parser is not correctly rounded (it reads 0.9090909090909091 one ulp high).
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 2.0 * f64::EPSILON * x.abs().max(y.abs())
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The table that A1111's own `prompt_parser.py` produced (see
+/// engine/tests/data/a1111/README.md), through `ra-daemon prompt parse`.
+#[test]
+fn prompt_parse_agrees_with_a1111_on_the_reference_table() {
+    let cases = reference("prompts.json");
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() >= 40);
+    let mut failures = Vec::new();
+    for case in cases {
+        let prompt = case["prompt"].as_str().unwrap();
+        let steps = case["steps"].to_string();
+        let o = run(&["prompt", "parse", "--steps", &steps, "--", prompt]);
+        let expected = &case["expected"];
+        let a1111_failed = expected["and"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["schedules"].as_array().unwrap())
+            .any(|s| s["attention"].is_null());
+        if a1111_failed {
+            // A1111 raises on these; RA says what is wrong instead.
+            assert_eq!(o.status.code(), Some(2), "{prompt:?}");
+            assert!(stderr(&o).contains("is not a number"), "{}", stderr(&o));
+            continue;
+        }
+        assert!(o.status.success(), "{prompt:?}: {}", stderr(&o));
+        let ours: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        if !same(&ours["and"], &expected["and"]) {
+            failures.push(format!("{prompt:?} ({steps} steps)\n  ours:  {}\n  a1111: {}", ours["and"], expected["and"]));
+        }
+        let nets: Vec<serde_json::Value> = ours["extra_networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| serde_json::json!([n["kind"], n["args"]]))
+            .collect();
+        if serde_json::Value::from(nets) != case["extra_networks"] {
+            failures.push(format!("{prompt:?}: extra networks {}", ours["extra_networks"]));
+        }
+    }
+    assert!(failures.is_empty(), "{} differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn dev_noise_prints_each_draw_as_a1111s_generators_make_it() {
+    let data = reference("noise.json");
+    let case = &data["gpu"]["cases"][2];
+    let seed = case["seed"].to_string();
+    let o = run(&["dev", "noise", "--rng", "GPU", "--seed", &seed, "--shape", "1x4x8x8", "--draws", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let draws: Vec<Vec<f32>> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(draws.len(), 2);
+    for (ours, theirs) in draws.iter().zip(case["draws"].as_array().unwrap()) {
+        for (a, b) in ours.iter().zip(theirs.as_array().unwrap()) {
+            assert!((a - b.as_f64().unwrap() as f32).abs() <= 1e-6);
+        }
+    }
+    let cpu = run(&["dev", "noise", "--rng", "cpu", "--seed", "0", "--shape", "4"]);
+    let small: Vec<Vec<f32>> = serde_json::from_slice(&cpu.stdout).unwrap();
+    assert!((small[0][0] - 1.540_996).abs() < 1e-5, "{small:?}");
+    for (args, needle) in [
+        (vec!["dev", "noise", "--rng", "XPU", "--seed", "1"], "RNG source"),
+        (vec!["dev", "noise", "--seed", "1", "--shape", "1x0x8"], "--shape"),
+        (vec!["prompt", "parse", "(x:1.2.3)"], "not a number"),
+        (vec!["prompt", "parse", "--steps", "0", "x"], "--steps"),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+    }
+}
+
+#[test]
+fn inpainting_and_outpainting_from_the_command_line() {
+    let m = models();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    let rgb = (0..64u32 * 64).flat_map(|i| [(i % 64 * 4) as u8, (i / 64 * 4) as u8, 90]).collect();
+    let original = ra_wire::PngImage::new(64, 64, rgb).unwrap();
+    std::fs::write(&input, original.encode(None).unwrap()).unwrap();
+    let mask = dir.path().join("mask.png");
+    let white_right = (0..64u32 * 64).flat_map(|i| [if i % 64 >= 32 { 255 } else { 0 }; 3]).collect();
+    let mask_png = ra_wire::PngImage::new(64, 64, white_right).unwrap();
+    std::fs::write(&mask, mask_png.encode(None).unwrap()).unwrap();
+    let out = dir.path().join("inpainted.png");
+    let o = generate(
+        &m.single,
+        &out,
+        &["--init-image", p(&input), "--denoising-strength", "0.9", "--mask", p(&mask), "--inpainting-fill", "latent noise"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&out).unwrap();
+    let result = ra_engine::pipeline::load_image(&bytes).unwrap();
+    for y in 0..64 {
+        // The default mask blur (4) softens 10 pixels either side of the edge at x = 32.
+        let row = |img: &ra_wire::PngImage| img.rgb[y * 64 * 3..(y * 64 + 20) * 3].to_vec();
+        assert_eq!(row(&result), row(&original), "row {y} of the kept half changed");
+    }
+    assert_ne!(result.rgb, original.rgb);
+
+    let wide = dir.path().join("outpainted.png");
+    let o = generate(
+        &m.single,
+        &wide,
+        &["--init-image", p(&input), "--denoising-strength", "1", "--outpaint", "32,0,0,8"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = ra_engine::pipeline::load_image(&std::fs::read(&wide).unwrap()).unwrap();
+    assert_eq!((img.width, img.height), (96, 72));
+
+    let bad = dir.path().join("bad.png");
+    for (extra, needle) in [
+        (vec!["--mask", p(&mask)], "--init-image"),
+        (vec!["--init-image", p(&input), "--denoising-strength", "0.5", "--mask", p(&input), "--invert-mask", "--mask-blur", "0", "--inpainting-fill", "sideways"], "inpainting fill"),
+        (vec!["--init-image", p(&input), "--denoising-strength", "0.5", "--outpaint", "1,2"], "--outpaint"),
+        (vec!["--rng", "TPU"], "RNG source"),
+    ] {
+        let o = generate(&m.single, &bad, &extra);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{extra:?}: {}", stderr(&o));
+        assert!(!bad.exists());
+    }
 }

@@ -777,3 +777,75 @@ fn dbus_is_served_on_a_private_socket() {
     assert!(sock.exists());
     drop(d);
 }
+
+fn png_b64(img: &ra_wire::PngImage) -> String {
+    base64::engine::general_purpose::STANDARD.encode(img.encode(None).unwrap())
+}
+
+fn first_image(b: &[u8]) -> (ra_wire::PngImage, String) {
+    let resp = json_of(b);
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(resp["images"][0].as_str().unwrap())
+        .unwrap();
+    let text = ra_wire::png_text::read_parameters(&png).unwrap().unwrap();
+    (ra_engine::pipeline::load_image(&png).unwrap(), text)
+}
+
+#[test]
+fn img2img_inpaints_with_a1111s_fields_and_settings() {
+    let data = data_dir();
+    let d = start(data.path(), &[]);
+    let rgb: Vec<u8> = (0..64u32 * 64).flat_map(|i| [(i % 64 * 4) as u8, (i / 64 * 4) as u8, 90]).collect();
+    let original = ra_wire::PngImage::new(64, 64, rgb).unwrap();
+    // A painted layer as the launcher sends it: white strokes on transparency.
+    let mut layer = image::RgbaImage::new(64, 64);
+    for (x, _, p) in layer.enumerate_pixels_mut() {
+        if x >= 32 {
+            *p = image::Rgba([255, 255, 255, 255]);
+        }
+    }
+    let mut mask_png = Vec::new();
+    layer
+        .write_to(&mut std::io::Cursor::new(&mut mask_png), image::ImageFormat::Png)
+        .unwrap();
+    let mask = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(&mask_png));
+    let body = json!({"prompt": "a cat", "init_images": [png_b64(&original)], "mask": mask, "mask_blur": 2,
+                      "inpainting_fill": 1, "inpaint_full_res": false, "denoising_strength": 0.9,
+                      "steps": 3, "width": 64, "height": 64, "seed": 5, "subseed": 9, "subseed_strength": 0.2,
+                      "override_settings": {"randn_source": "CPU", "CLIP_stop_at_last_layers": 2}});
+    let (st, _, b) = http(&d.addr, "POST", "/sdapi/v1/img2img", Some(&body), None);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+    let (img, text) = first_image(&b);
+    for y in 0..64 {
+        let row = |i: &ra_wire::PngImage| i.rgb[y * 64 * 3..(y * 64 + 24) * 3].to_vec();
+        assert_eq!(row(&img), row(&original), "row {y} of the kept half changed");
+    }
+    assert_ne!(img.rgb, original.rgb);
+    for needle in ["RNG: CPU", "Clip skip: 2", "Variation seed: 9", "Variation seed strength: 0.2"] {
+        assert!(text.contains(needle), "{needle} missing from {text}");
+    }
+}
+
+#[test]
+fn bad_inpainting_fields_get_422_and_leave_no_input_behind() {
+    let data = data_dir();
+    let d = start(data.path(), &[]);
+    let image = png_b64(&ra_wire::PngImage::new(64, 64, vec![50; 64 * 64 * 3]).unwrap());
+    for (body, field) in [
+        (json!({"mask": image}), "init_images"),
+        (json!({"init_images": [image], "mask": "not base64!"}), "mask"),
+        (json!({"init_images": [image], "mask": base64::engine::general_purpose::STANDARD.encode(b"GIF89a")}), "mask"),
+        (json!({"init_images": [image], "mask": image, "inpainting_fill": 7}), "inpainting_fill"),
+        (json!({"init_images": [image], "override_settings": {"randn_source": "TPU"}}), "override_settings"),
+        (json!({"init_images": [image], "subseed_strength": 2}), "subseed_strength"),
+    ] {
+        let (st, _, b) = http(&d.addr, "POST", "/sdapi/v1/img2img", Some(&body), None);
+        assert_eq!(st, 422, "{body}: {}", String::from_utf8_lossy(&b));
+        let e = json_of(&b);
+        assert_eq!(e["detail"][0]["loc"], json!(["body", field]), "{e}");
+    }
+    let inputs = data.path().join("inputs");
+    assert!(!inputs.exists() || std::fs::read_dir(&inputs).unwrap().next().is_none());
+    let (_, _, b) = http(&d.addr, "GET", "/ra/v1/jobs", None, None);
+    assert!(json_of(&b)["jobs"].as_array().unwrap().is_empty());
+}

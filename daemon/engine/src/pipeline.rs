@@ -229,6 +229,14 @@ pub fn generate_with(
     if req.clip_skip > 1 {
         info.extra.push(("Clip skip".into(), req.clip_skip.to_string()));
     }
+    if let Some(mask) = req.init.as_ref().and_then(|i| i.mask.as_ref()) {
+        info.extra.push(("Mask blur".into(), mask.blur.to_string()));
+        if mask.only_masked {
+            info.extra.push(("Inpaint area".into(), "Only masked".into()));
+            info.extra
+                .push(("Masked area padding".into(), mask.padding.to_string()));
+        }
+    }
     if let Some(rng) = req.rng.infotext() {
         info.extra.push(("RNG".into(), rng.to_string()));
     }

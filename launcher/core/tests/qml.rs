@@ -95,6 +95,9 @@ impl Fake {
         if let Some(s) = req.denoising_strength {
             infotext.push_str(&format!(", Denoising strength: {s}"));
         }
+        if req.mask.as_deref().is_some_and(|m| m.starts_with("data:image/png;base64,")) {
+            infotext.push_str(&format!(", Mask blur: {}", req.mask_blur));
+        }
         let file = format!("{id:05}.png");
         let png = PngImage::new(16, 16, vec![200; 768]).unwrap().encode(Some(&infotext)).unwrap();
         std::fs::write(self.out.join(&file), png).unwrap();
@@ -135,11 +138,6 @@ impl Fake {
             serde_json::from_str(&request_json).map_err(|e| FakeError::InvalidJson(e.to_string()))?;
         if req.prompt.contains("refuse") {
             return Err(FakeError::InvalidField("prompt: the fake daemon refuses this prompt".into()));
-        }
-        if req.mask.is_some() {
-            return Err(FakeError::InvalidField(
-                "mask: inpainting (a mask) is not supported yet; send img2img without a mask".into(),
-            ));
         }
         let id = {
             let mut st = self.state();
