@@ -106,6 +106,29 @@ enum PromptCommand {
 
 #[derive(Subcommand)]
 enum DevCommand {
+    /// Write a kohya-format LoRA with random weights for a model (attention and LoCon
+    /// convolution layers of the UNet and the text encoder).
+    MakeLora {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 4)]
+        rank: usize,
+    },
+    /// Write a textual-inversion embedding with random vectors for a model.
+    MakeEmbedding {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 2)]
+        vectors: usize,
+    },
     /// Print the noise a seed gives, as JSON: one flat array per draw, in order (the
     /// first draw starts a generation, later ones feed ancestral steps).
     Noise {
@@ -240,6 +263,12 @@ struct GenerateArgs {
     eta: Option<f64>,
     #[arg(long)]
     s_noise: Option<f64>,
+    /// A folder of LoRAs for the prompt's <lora:name:weight> tags; repeat for several.
+    #[arg(long)]
+    lora_dir: Vec<PathBuf>,
+    /// A folder of textual-inversion embeddings, used when the prompt names them.
+    #[arg(long)]
+    embeddings_dir: Vec<PathBuf>,
     /// f32 (the CPU default), f16 or bf16.
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     dtype: DtypeArg,
@@ -264,6 +293,28 @@ fn main() -> ExitCode {
         Command::Prompt {
             command: PromptCommand::Parse { steps, prompt },
         } => parse_prompt(&prompt, steps),
+        Command::Dev {
+            command:
+                DevCommand::MakeLora {
+                    model,
+                    out,
+                    seed,
+                    rank,
+                },
+        } => make_network(&model, &out, |m| {
+            ra_engine::make_model::write_lora(m, &out, seed, rank.max(1))
+        }),
+        Command::Dev {
+            command:
+                DevCommand::MakeEmbedding {
+                    model,
+                    out,
+                    seed,
+                    vectors,
+                },
+        } => make_network(&model, &out, |m| {
+            ra_engine::make_model::write_embedding(&out, m.arch.clip.embed_dim, vectors.max(1), seed)
+        }),
         Command::Dev {
             command:
                 DevCommand::Noise {
@@ -303,6 +354,23 @@ fn main() -> ExitCode {
             ExitCode::from(if input { 2 } else { 1 })
         }
     }
+}
+
+/// Loads `model` and writes a network file for it with `write`, refusing to overwrite.
+fn make_network(
+    model: &Path,
+    out: &Path,
+    write: impl FnOnce(&SdModel) -> ra_engine::Result<()>,
+) -> Result<()> {
+    if out.exists() {
+        return Err(input_err(format!("{} exists; choose another --out", out.display())));
+    }
+    check_output_path(out)?;
+    let m = SdModel::load(model, &LoadOptions::cpu())
+        .with_context(|| format!("loading model {}", model.display()))?;
+    write(&m)?;
+    println!("{}", out.display());
+    Ok(())
 }
 
 fn parse_prompt(prompt: &str, steps: u32) -> Result<()> {
@@ -448,6 +516,10 @@ fn generate(args: GenerateArgs) -> Result<()> {
         }),
         sampler_options: Some(options),
         clip_skip: args.clip_skip,
+        networks: ra_engine::networks::NetworkDirs {
+            loras: args.lora_dir.clone(),
+            embeddings: args.embeddings_dir.clone(),
+        },
     };
     req.validate()?;
     if !args.model.exists() {

@@ -98,6 +98,31 @@ fn folders(root: &Path) -> Vec<(PathBuf, ModelKind)> {
     out
 }
 
+/// The LoRA and embedding folders under `roots`. A1111 keeps `embeddings` beside
+/// `models`, so a root named `models` also lends its parent's.
+pub fn network_dirs(roots: &[PathBuf]) -> ra_engine::networks::NetworkDirs {
+    let mut dirs = ra_engine::networks::NetworkDirs::default();
+    for root in roots {
+        let mut found = folders(root);
+        if root.file_name().is_some_and(|n| n == "models") {
+            if let Some(parent) = root.parent() {
+                let e = parent.join("embeddings");
+                if e.is_dir() {
+                    found.push((e, ModelKind::Embedding));
+                }
+            }
+        }
+        for (dir, kind) in found {
+            match kind {
+                ModelKind::Lora => dirs.loras.push(dir),
+                ModelKind::Embedding => dirs.embeddings.push(dir),
+                _ => {}
+            }
+        }
+    }
+    dirs
+}
+
 fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;

@@ -60,6 +60,7 @@ pub fn run(config: &Config, dtype: ra_engine::candle::DType) -> Result<(), Serve
             output_dir: config.output_dir(),
             dtype,
             default_model: config.default_model.clone(),
+            networks: models::network_dirs(&config.models_dirs),
         },
         store,
         found,

@@ -28,6 +28,8 @@ pub struct WorkerSettings {
     pub output_dir: PathBuf,
     pub dtype: ra_engine::candle::DType,
     pub default_model: Option<String>,
+    /// LoRA and embedding folders found under the model roots.
+    pub networks: ra_engine::networks::NetworkDirs,
 }
 
 /// What `/sdapi/v1/progress` and status calls read.
@@ -464,6 +466,7 @@ fn engine_request(req: &JobRequest) -> Result<GenerateRequest, String> {
         }),
         sampler_options: Some(options),
         clip_skip: req.clip_skip,
+        networks: Default::default(),
     })
 }
 
@@ -483,7 +486,8 @@ fn generate_all(
             .ok_or("no model installed: put a checkpoint in a model folder")?,
     };
     let model = ensure_loaded(shared, loaded, &entry)?;
-    let base = engine_request(req)?;
+    let mut base = engine_request(req)?;
+    base.networks = shared.settings.networks.clone();
     let count = req.count.max(1);
     let per_image = base.steps_to_run();
     let total = per_image * count;

@@ -42,6 +42,7 @@ fn setup() -> Setup {
             output_dir: output_dir.clone(),
             dtype: ra_engine::candle::DType::F32,
             default_model: None,
+            networks: Default::default(),
         },
         store,
         found,

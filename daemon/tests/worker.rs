@@ -35,6 +35,7 @@ fn setup() -> Setup {
         output_dir: dir.path().join("outputs"),
         dtype: ra_engine::candle::DType::F32,
         default_model: None,
+        networks: Default::default(),
     };
     let worker = Worker::start(settings, store, found, None).unwrap();
     Setup { dir, worker }

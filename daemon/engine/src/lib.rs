@@ -7,6 +7,7 @@
 //! - [`arch`]: what a model is (family, prediction type, component configs), read from
 //!   the tensors; [`clip`], [`vae`] and candle's UNet are the components.
 //! - [`model`]: loads either layout into an [`SdModel`] with its tokenizer and hash.
+//! - [`networks`]: LoRAs and textual-inversion embeddings named by a prompt.
 //! - [`conditioning`]: prompts (A1111's syntax) → the UNet's conditioning over a run.
 //! - [`schedule`], [`sampler`], [`noise`]: noise levels, solvers and seeded noise that
 //!   matches A1111's generators.
@@ -25,6 +26,7 @@ pub mod inpaint;
 pub mod ldm_names;
 pub mod make_model;
 pub mod model;
+pub mod networks;
 pub mod noise;
 pub mod output;
 pub mod pipeline;
@@ -41,4 +43,4 @@ pub use ra_tokenizer as tokenizer;
 pub use candle_transformers::models::stable_diffusion::unet_2d as unet;
 pub use error::{EngineError, Result};
 pub use model::{LoadOptions, SdModel};
-pub use pipeline::{generate, generate_with, GenerateRequest, Generated, InitImage, Progress};
+pub use pipeline::{generate, GenerateRequest, Generated, InitImage, Progress};

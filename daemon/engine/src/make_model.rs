@@ -456,6 +456,64 @@ fn temp_sibling(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}.part-{}", std::process::id()))
 }
 
+/// A kohya-format LoRA with random weights for `model`: every attention projection of
+/// the UNet and the text encoder, and the UNet's ResNet convolutions as LoCon layers,
+/// at `rank` with alpha `rank / 2`. Written atomically.
+pub fn write_lora(model: &crate::SdModel, out: &Path, seed: u64, rank: usize) -> Result<()> {
+    let attention = [".to_q.", ".to_k.", ".to_v.", ".to_out.0.", "q_proj.", "k_proj.", "v_proj.", "out_proj."];
+    let mut tensors = BTreeMap::new();
+    let parts = [
+        ("lora_te_text_model_", &model.text_encoder_weights),
+        ("lora_unet_", &model.unet_weights),
+    ];
+    for (prefix, weights) in parts {
+        let mut names: Vec<&String> = weights.keys().collect();
+        names.sort();
+        for name in names {
+            let is_target = name.ends_with(".weight")
+                && (attention.iter().any(|a| name.contains(a))
+                    || (name.contains(".resnets.") && name.contains(".conv1.")));
+            if !is_target {
+                continue;
+            }
+            let shape = weights[name.as_str()].dims().to_vec();
+            let module = name.trim_end_matches(".weight");
+            let module = module.strip_prefix("text_model.").unwrap_or(module);
+            let key = format!("{prefix}{}", module.replace('.', "_"));
+            let mut rng = SeedStream::substream(seed, name_hash(&key));
+            let mut random = |dims: Vec<usize>, scale: f32| -> Result<Tensor> {
+                let n = dims.iter().product();
+                let v: Vec<f32> = rng.normals(n).iter().map(|z| z * scale).collect();
+                Ok(Tensor::from_vec(v, dims, &Device::Cpu)?)
+            };
+            let (down, up) = if shape.len() == 4 {
+                (vec![rank, shape[1], shape[2], shape[3]], vec![shape[0], rank, 1, 1])
+            } else {
+                (vec![rank, shape[1]], vec![shape[0], rank])
+            };
+            tensors.insert(format!("{key}.lora_down.weight"), random(down, 0.3)?);
+            tensors.insert(format!("{key}.lora_up.weight"), random(up, 0.3)?);
+            tensors.insert(
+                format!("{key}.alpha"),
+                Tensor::new(rank as f32 / 2.0, &Device::Cpu)?,
+            );
+        }
+    }
+    let part = temp_sibling(out);
+    save(&part, &tensors, None)?;
+    std::fs::rename(&part, out).map_err(|e| EngineError::io(out, e))
+}
+
+/// A textual-inversion embedding with random vectors in A1111's `emb_params` layout.
+pub fn write_embedding(out: &Path, dim: usize, vectors: usize, seed: u64) -> Result<()> {
+    let v: Vec<f32> = SeedStream::new(seed).normals(vectors * dim).iter().map(|z| z * 0.5).collect();
+    let mut tensors = BTreeMap::new();
+    tensors.insert("emb_params".to_string(), Tensor::from_vec(v, (vectors, dim), &Device::Cpu)?);
+    let part = temp_sibling(out);
+    save(&part, &tensors, None)?;
+    std::fs::rename(&part, out).map_err(|e| EngineError::io(out, e))
+}
+
 /// Writes a safetensors file with its header in sorted order, so that the same tensors
 /// always give the same bytes (the `safetensors` crate orders metadata by hash).
 fn save(

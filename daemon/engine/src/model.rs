@@ -23,7 +23,7 @@ use crate::error::{EngineError, Result};
 use crate::ldm_names::{UnetLayout, OPENCLIP_PREFIX, UNET_PREFIX, VAE_PREFIX};
 use crate::tokenizer::ClipTokenizer;
 use crate::vae::Vae;
-use crate::weights::{Naming, SafetensorsFile, Weights};
+use crate::weights::{Naming, Patched, Recording, SafetensorsFile, TensorMap, Weights};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -52,13 +52,20 @@ impl LoadOptions {
     }
 }
 
+/// A loaded model. Its parts are shared, so a clone is cheap; [`SdModel::patched`]
+/// makes a copy with some weights replaced.
+#[derive(Clone)]
 pub struct SdModel {
     pub arch: ModelArch,
     pub layout: Layout,
-    pub tokenizer: ClipTokenizer,
-    pub text_encoder: ClipTextEncoder,
-    pub unet: UNet2DConditionModel,
-    pub vae: Vae,
+    pub tokenizer: Arc<ClipTokenizer>,
+    pub text_encoder: Arc<ClipTextEncoder>,
+    pub unet: Arc<UNet2DConditionModel>,
+    pub vae: Arc<Vae>,
+    /// The tensors the text encoder and UNet were built from, by the names their code
+    /// asks for (diffusers names): what LoRAs patch.
+    pub text_encoder_weights: Arc<TensorMap>,
+    pub unet_weights: Arc<TensorMap>,
     /// What infotext calls the model: the file stem or the folder name.
     pub name: String,
     /// A1111's AutoV2 hash: the first 10 hex digits of the sha256 of the checkpoint file
@@ -258,26 +265,61 @@ impl SdModel {
         options: &LoadOptions,
     ) -> Result<Self> {
         let (dt, dev) = (options.dtype, &options.device);
-        let text_encoder = ClipTextEncoder::new(clip_w.into_var_builder(dt, dev), &arch.clip)?;
-        let unet = UNet2DConditionModel::new(
-            unet_w.into_var_builder(dt, dev),
-            arch.unet.in_channels,
-            arch.unet.out_channels,
-            false,
-            arch.unet.inner.clone(),
-        )?;
+        let (text_encoder, text_encoder_weights) =
+            Recording::new(clip_w).build(dt, dev, |vb| Ok(ClipTextEncoder::new(vb, &arch.clip)?))?;
+        let (unet, unet_weights) =
+            Recording::new(unet_w).build(dt, dev, |vb| build_unet(vb, &arch))?;
         let vae = Vae::new(vae_w.into_var_builder(dt, dev), &arch.vae)?;
         Ok(Self {
             arch,
             layout,
-            tokenizer,
-            text_encoder,
-            unet,
-            vae,
+            tokenizer: Arc::new(tokenizer),
+            text_encoder: Arc::new(text_encoder),
+            unet: Arc::new(unet),
+            vae: Arc::new(vae),
+            text_encoder_weights: Arc::new(text_encoder_weights),
+            unet_weights: Arc::new(unet_weights),
             name,
             hash,
             options: options.clone(),
         })
+    }
+}
+
+fn build_unet(vb: candle_nn::VarBuilder, arch: &ModelArch) -> Result<UNet2DConditionModel> {
+    Ok(UNet2DConditionModel::new(
+        vb,
+        arch.unet.in_channels,
+        arch.unet.out_channels,
+        false,
+        arch.unet.inner.clone(),
+    )?)
+}
+
+impl SdModel {
+    /// A copy whose text encoder and UNet have some weights replaced (by name, as in
+    /// [`Self::unet_weights`]); everything else is shared with this model, which is
+    /// left exactly as it was.
+    pub fn patched(&self, text_encoder: TensorMap, unet: TensorMap) -> Result<Self> {
+        let (dt, dev) = (self.options.dtype, &self.options.device);
+        let mut out = self.clone();
+        if !text_encoder.is_empty() {
+            let backend = Patched {
+                base: Arc::clone(&self.text_encoder_weights),
+                patches: text_encoder,
+            };
+            let vb = candle_nn::VarBuilder::from_backend(Box::new(backend), dt, dev.clone());
+            out.text_encoder = Arc::new(ClipTextEncoder::new(vb, &self.arch.clip)?);
+        }
+        if !unet.is_empty() {
+            let backend = Patched {
+                base: Arc::clone(&self.unet_weights),
+                patches: unet,
+            };
+            let vb = candle_nn::VarBuilder::from_backend(Box::new(backend), dt, dev.clone());
+            out.unet = Arc::new(build_unet(vb, &self.arch)?);
+        }
+        Ok(out)
     }
 }
 

@@ -19,9 +19,10 @@ use crate::conditioning::{Conditioning, Embedding, PromptEncoder};
 use crate::error::{EngineError, Result};
 use crate::inpaint::{InpaintFill, Mask, Prepared};
 use crate::model::SdModel;
+use crate::networks::{apply_loras, embeddings_for, lora_uses, NetworkDirs};
 use crate::noise::{initial_noise, RngSource, SeedStream, Variation};
 use crate::sampler::{sampler_for, SamplerOptions};
-use crate::schedule::{NoiseSchedule, Spacing};
+use crate::schedule::NoiseSchedule;
 
 /// Largest side RA accepts, as A1111's UI does.
 pub const MAX_SIDE: u32 = 2048;
@@ -57,6 +58,8 @@ pub struct GenerateRequest {
     pub sampler_options: Option<SamplerOptions>,
     /// A1111's "Clip skip": 1 uses the text encoder's last layer, 2 the one before.
     pub clip_skip: u32,
+    /// Where `<lora:…>` tags and embedding names are looked up.
+    pub networks: NetworkDirs,
 }
 
 impl GenerateRequest {
@@ -77,6 +80,7 @@ impl GenerateRequest {
             variation: None,
             sampler_options: None,
             clip_skip: 1,
+            networks: NetworkDirs::default(),
         }
     }
 
@@ -188,24 +192,19 @@ pub fn generate(
     req: &GenerateRequest,
     on_step: &mut dyn FnMut(Progress<'_>) -> bool,
 ) -> Result<Generated> {
-    generate_with(model, req, &[], on_step)
-}
-
-/// [`generate`] with textual-inversion embeddings that the prompts may name.
-pub fn generate_with(
-    model: &SdModel,
-    req: &GenerateRequest,
-    embeddings: &[Embedding],
-    on_step: &mut dyn FnMut(Progress<'_>) -> bool,
-) -> Result<Generated> {
     req.validate()?;
     let seed = if req.seed < 0 {
         random_seed()
     } else {
         req.seed as u64
     };
-    let (prompt, _networks) = ra_tokenizer::prompt::extra_networks(&req.prompt);
+    let (prompt, networks) = ra_tokenizer::prompt::extra_networks(&req.prompt);
     let (negative, _) = ra_tokenizer::prompt::extra_networks(&req.negative_prompt);
+    // LoRAs patch a copy of the model for this generation only.
+    let (patched, lora_hashes) = apply_loras(model, &lora_uses(&networks)?, &req.networks)?;
+    let model = &patched;
+    let embeddings = embeddings_for(model, &format!("{prompt}\n{negative}"), &req.networks)?;
+    let embeddings = embeddings.as_slice();
     let mut info = GenerationInfo {
         prompt: req.prompt.clone(),
         negative_prompt: req.negative_prompt.clone(),
@@ -270,6 +269,13 @@ pub fn generate_with(
     // A1111 schedules prompt edits over model calls: twice per step for second-order
     // samplers.
     let calls_per_step = if second_order(req.sampler) { 2 } else { 1 };
+    if !lora_hashes.is_empty() {
+        let hashes: Vec<String> = lora_hashes
+            .iter()
+            .map(|(name, hash)| format!("{name}: {hash}"))
+            .collect();
+        info.extra.push(("Lora hashes".into(), hashes.join(", ")));
+    }
     let conditioning = PromptEncoder::new(model, embeddings, req.clip_skip)?.condition(
         &prompt,
         &negative,
@@ -289,11 +295,9 @@ pub fn generate_with(
     }
 
     let schedule = NoiseSchedule::sd();
-    let all = schedule.sigmas(
-        Spacing::resolve(req.sampler, req.schedule_type),
-        req.steps as usize,
-    );
-    let sigmas = &all[all.len() - 1 - run_steps as usize..];
+    let all = schedule.sigmas_for(req.sampler, req.schedule_type, req.steps as usize);
+    let run = (run_steps as usize).min(all.len() - 1);
+    let sigmas = &all[all.len() - 1 - run..];
 
     let f = model.arch.vae.downscale() as u32;
     let (lh, lw) = ((req.height / f) as usize, (req.width / f) as usize);
@@ -348,7 +352,12 @@ pub fn generate_with(
     let mut calls = 0u32;
     let mut denoise = |x: &Tensor, sigma: f64, i: usize| -> candle_core::Result<Tensor> {
         let c_in = 1.0 / (sigma * sigma + 1.0).sqrt();
-        let t = schedule.sigma_to_t(sigma);
+        // An LCM was distilled on 50 timesteps only; it sees the nearest of them.
+        let t = if req.sampler == SamplerName::Lcm {
+            schedule.lcm_timestep(sigma)
+        } else {
+            schedule.sigma_to_t(sigma)
+        };
         let scaled = (x * c_in)?;
         let unet_in = match &image_cond {
             Some(c) => Tensor::cat(&[&scaled, c], 1)?,

@@ -131,6 +131,127 @@ impl SafetensorsFile {
     fn load(&self, name: &str, dev: &Device) -> Result<Tensor> {
         Ok(self.st.load(name, dev)?)
     }
+
+    /// One tensor as stored, on the CPU.
+    pub fn tensor(&self, name: &str) -> Result<Tensor> {
+        self.load(name, &Device::Cpu)
+    }
+}
+
+/// The tensors a model was built from, by the names its code asked for. Rebuilding the
+/// model from them shares their storage, so a copy with a few weights replaced (a LoRA
+/// applied) costs only those weights.
+pub type TensorMap = HashMap<String, Tensor>;
+
+/// Serves a model's construction from `inner` and keeps every tensor it hands out.
+pub struct Recording<B> {
+    inner: B,
+    seen: Arc<std::sync::Mutex<TensorMap>>,
+}
+
+impl<B: SimpleBackend> Recording<B> {
+    pub fn new(inner: B) -> Self {
+        Self {
+            inner,
+            seen: Arc::default(),
+        }
+    }
+
+    /// Builds with a [`VarBuilder`] over this backend, then returns what was built and
+    /// the tensors it took.
+    pub fn build<T>(
+        self,
+        dtype: DType,
+        device: &Device,
+        f: impl FnOnce(VarBuilder) -> Result<T>,
+    ) -> Result<(T, TensorMap)>
+    where
+        B: 'static,
+    {
+        let seen = Arc::clone(&self.seen);
+        let vb = VarBuilder::from_backend(Box::new(self), dtype, device.clone());
+        let built = f(vb)?;
+        let seen = match seen.lock() {
+            Ok(mut m) => std::mem::take(&mut *m),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        Ok((built, seen))
+    }
+
+    fn keep(&self, name: &str, t: candle_core::Result<Tensor>) -> candle_core::Result<Tensor> {
+        if let Ok(t) = &t {
+            if let Ok(mut seen) = self.seen.lock() {
+                seen.insert(name.to_string(), t.clone());
+            }
+        }
+        t
+    }
+}
+
+impl<B: SimpleBackend> SimpleBackend for Recording<B> {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        init: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        self.keep(name, self.inner.get(s, name, init, dtype, dev))
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.keep(name, self.inner.get_unchecked(name, dtype, dev))
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.inner.contains_tensor(name)
+    }
+}
+
+/// A recorded model's tensors with some replaced.
+pub struct Patched {
+    pub base: Arc<TensorMap>,
+    pub patches: TensorMap,
+}
+
+impl Patched {
+    fn lookup(&self, name: &str) -> candle_core::Result<Tensor> {
+        self.patches
+            .get(name)
+            .or_else(|| self.base.get(name))
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg(format!("weight '{name}' was not recorded")))
+    }
+}
+
+impl SimpleBackend for Patched {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        _: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let t = self.lookup(name)?;
+        if t.shape() != &s {
+            return Err(candle_core::Error::Msg(format!(
+                "weight '{name}' has shape {:?}, the model expects {:?}",
+                t.dims(),
+                s.dims()
+            )));
+        }
+        t.to_dtype(dtype)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, _: &Device) -> candle_core::Result<Tensor> {
+        self.lookup(name)?.to_dtype(dtype)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.patches.contains_key(name) || self.base.contains_key(name)
+    }
 }
 
 fn describe_st_error(e: &safetensors::SafeTensorError) -> String {

@@ -256,3 +256,123 @@ fn nine_channel_inpainting_models_are_detected_and_inpaint() {
     let txt = run(&m.inpaint, &request("a fox"));
     assert_eq!((txt.image.width, txt.image.height), (64, 64));
 }
+
+/// Folders with two LoRAs and an embedding made for the tiny model.
+fn networks() -> &'static (tempfile::TempDir, ra_engine::networks::NetworkDirs) {
+    static N: OnceLock<(tempfile::TempDir, ra_engine::networks::NetworkDirs)> = OnceLock::new();
+    N.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let (loras, embeddings) = (dir.path().join("Lora"), dir.path().join("embeddings"));
+        std::fs::create_dir_all(loras.join("styles")).unwrap();
+        std::fs::create_dir_all(&embeddings).unwrap();
+        let model = &models().plain;
+        ra_engine::make_model::write_lora(model, &loras.join("ink.safetensors"), 1, 4).unwrap();
+        ra_engine::make_model::write_lora(model, &loras.join("styles/glow.safetensors"), 2, 2).unwrap();
+        let dim = model.arch.clip.embed_dim;
+        ra_engine::make_model::write_embedding(&embeddings.join("foxstyle.safetensors"), dim, 3, 5).unwrap();
+        // Made for a wider text encoder (SD 2.x): skipped, as A1111 skips it.
+        ra_engine::make_model::write_embedding(&embeddings.join("wide.safetensors"), dim * 2, 1, 5).unwrap();
+        let dirs = ra_engine::networks::NetworkDirs {
+            loras: vec![loras],
+            embeddings: vec![embeddings],
+        };
+        (dir, dirs)
+    })
+}
+
+fn with_networks(prompt: &str) -> GenerateRequest {
+    GenerateRequest {
+        networks: networks().1.clone(),
+        ..request(prompt)
+    }
+}
+
+/// The bytes of every weight the model was built from, in name order.
+fn weight_bytes(model: &SdModel) -> Vec<u8> {
+    let mut out = Vec::new();
+    for map in [&model.text_encoder_weights, &model.unet_weights] {
+        let mut names: Vec<&String> = map.keys().collect();
+        names.sort();
+        for n in names {
+            let t = map[n.as_str()].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            out.extend(t.iter().flat_map(|v| v.to_le_bytes()));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_lora_changes_the_image_for_one_generation_only() {
+    let model = &models().plain;
+    let before = weight_bytes(model);
+    let base = run(model, &with_networks("a fox")).image;
+    let ink = run(model, &with_networks("a fox <lora:ink:1>"));
+    assert_ne!(ink.image, base);
+    // Weight 0 is the base model, byte for byte.
+    assert_eq!(run(model, &with_networks("a fox <lora:ink:0>")).image, base);
+    // Several at once, and only the UNet part of one.
+    let both = run(model, &with_networks("a fox <lora:ink:0.7> <lora:glow:0:1>")).image;
+    assert_ne!(both, ink.image);
+    assert_ne!(both, base);
+    // The loaded model is exactly as it was, and generates as before.
+    assert_eq!(weight_bytes(model), before);
+    assert_eq!(run(model, &with_networks("a fox")).image, base);
+    let hash = ra_engine::networks::lora_hash(&networks().1.loras[0].join("ink.safetensors")).unwrap();
+    assert_eq!(hash.len(), 12);
+    assert!(ink.info.render().contains(&format!("Lora hashes: \"ink: {hash}\"")), "{}", ink.info.render());
+}
+
+#[test]
+fn a_missing_or_foreign_lora_is_refused_by_name() {
+    let model = &models().plain;
+    match generate(model, &with_networks("a fox <lora:nowhere:1>"), &mut |_| true) {
+        Ok(_) => panic!("a missing LoRA was accepted"),
+        Err(e) => assert!(e.to_string().contains("no nowhere.safetensors"), "{e}"),
+    }
+    // LoRAs made for other architectures: one whose layers have other sizes, one
+    // whose layers this model does not have at all (SDXL's second text encoder).
+    let dir = tempfile::tempdir().unwrap();
+    let t = |dims: &[usize]| ra_engine::candle::Tensor::zeros(dims, ra_engine::candle::DType::F32, &ra_engine::candle::Device::Cpu).unwrap();
+    let key = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q";
+    let wrong_size = std::collections::HashMap::from([
+        (format!("{key}.lora_down.weight"), t(&[2, 999])),
+        (format!("{key}.lora_up.weight"), t(&[5, 2])),
+    ]);
+    ra_engine::candle::safetensors::save(&wrong_size, dir.path().join("big.safetensors")).unwrap();
+    let xl = "lora_te2_text_model_encoder_layers_0_self_attn_q_proj";
+    let sdxl = std::collections::HashMap::from([
+        (format!("{xl}.lora_down.weight"), t(&[2, 1280])),
+        (format!("{xl}.lora_up.weight"), t(&[1280, 2])),
+    ]);
+    ra_engine::candle::safetensors::save(&sdxl, dir.path().join("xl.safetensors")).unwrap();
+    for (name, needle) in [("big", "does not fit this model"), ("xl", "another architecture")] {
+        let req = GenerateRequest {
+            networks: ra_engine::networks::NetworkDirs {
+                loras: vec![dir.path().to_path_buf()],
+                embeddings: Vec::new(),
+            },
+            ..request(&format!("a fox <lora:{name}:1>"))
+        };
+        match generate(model, &req, &mut |_| true) {
+            Ok(_) => panic!("<lora:{name}> was accepted"),
+            Err(e) => assert!(e.to_string().contains(needle), "{e}"),
+        }
+    }
+}
+
+#[test]
+fn an_embedding_is_used_when_the_prompt_names_it() {
+    let model = &models().plain;
+    let plain = run(model, &with_networks("a fox in foxstyle"));
+    let without = run(model, &request("a fox in foxstyle"));
+    assert_ne!(plain.image, without.image);
+    let text = plain.info.render();
+    assert!(text.contains("TI hashes: \"foxstyle: "), "{text}");
+    // Named in the negative prompt it counts too; an unfit one is skipped.
+    let neg = GenerateRequest {
+        negative_prompt: "foxstyle, wide".into(),
+        ..with_networks("a fox")
+    };
+    assert_ne!(run(model, &neg).image, run(model, &with_networks("a fox")).image);
+    assert_eq!(run(model, &with_networks("a wide fox")).image, run(model, &request("a wide fox")).image);
+}
