@@ -76,6 +76,10 @@ struct A1111Request {
     subseed_strength: f64,
     eta: Option<f64>,
     s_noise: Option<f64>,
+    enable_hr: bool,
+    hr_scale: f64,
+    hr_upscaler: Option<String>,
+    hr_second_pass_steps: u32,
     override_settings: Map<String, Value>,
 }
 
@@ -107,6 +111,10 @@ impl Default for A1111Request {
             subseed_strength: 0.0,
             eta: None,
             s_noise: None,
+            enable_hr: false,
+            hr_scale: 2.0,
+            hr_upscaler: None,
+            hr_second_pass_steps: 0,
             override_settings: Map::new(),
         }
     }
@@ -179,10 +187,15 @@ impl A1111Request {
             height: self.height,
             count: self.batch_size.max(1).saturating_mul(self.n_iter.max(1)),
             init_image: self.init_images.first().cloned(),
-            denoising_strength: self
-                .init_images
-                .first()
-                .map(|_| self.denoising_strength.unwrap_or(0.75)),
+            denoising_strength: match (self.init_images.first(), self.enable_hr) {
+                (Some(_), _) => Some(self.denoising_strength.unwrap_or(0.75)),
+                (None, true) => Some(self.denoising_strength.unwrap_or(0.7)),
+                (None, false) => None,
+            },
+            enable_hr: self.enable_hr,
+            hr_scale: self.hr_scale,
+            hr_upscaler: self.hr_upscaler.clone().unwrap_or_else(|| "Latent".into()),
+            hr_second_pass_steps: self.hr_second_pass_steps,
             mask: self.mask.clone(),
             mask_blur: self.mask_blur.unwrap_or(4),
             inpainting_fill,

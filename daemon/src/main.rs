@@ -263,6 +263,18 @@ struct GenerateArgs {
     eta: Option<f64>,
     #[arg(long)]
     s_noise: Option<f64>,
+    /// Hires fix: a second pass at this many times the size (txt2img).
+    #[arg(long, conflicts_with = "init_image")]
+    hires_scale: Option<f64>,
+    /// How the first pass is enlarged: Latent or Lanczos.
+    #[arg(long, default_value = "Latent", requires = "hires_scale")]
+    hires_upscaler: String,
+    /// Steps of the second pass (default: --steps).
+    #[arg(long, default_value_t = 0, requires = "hires_scale")]
+    hires_steps: u32,
+    /// Denoising strength of the second pass.
+    #[arg(long, default_value_t = 0.7, requires = "hires_scale")]
+    hires_denoising: f64,
     /// A folder of LoRAs for the prompt's <lora:name:weight> tags; repeat for several.
     #[arg(long)]
     lora_dir: Vec<PathBuf>,
@@ -519,6 +531,15 @@ fn generate(args: GenerateArgs) -> Result<()> {
         networks: ra_engine::networks::NetworkDirs {
             loras: args.lora_dir.clone(),
             embeddings: args.embeddings_dir.clone(),
+        },
+        hires: match args.hires_scale {
+            Some(scale) => Some(ra_engine::pipeline::HiresFix {
+                scale,
+                upscaler: ra_engine::pipeline::HiresUpscaler::parse(&args.hires_upscaler)?,
+                steps: args.hires_steps,
+                denoising_strength: args.hires_denoising,
+            }),
+            None => None,
         },
     };
     req.validate()?;

@@ -394,6 +394,25 @@ pub fn validate(req: &JobRequest) -> Result<()> {
             ));
         }
     }
+    if req.enable_hr {
+        if has(&req.init_image) {
+            return Err(ServiceError::invalid(
+                "enable_hr",
+                "hires fix is for txt2img; for img2img set the size you want",
+            ));
+        }
+        let hr = crate::worker::hires_fix(req)
+            .map_err(|e| ServiceError::invalid("hr_upscaler", e.to_string()))?;
+        if let Some(hr) = hr {
+            let (w, h) = hr.size(req.width, req.height);
+            if !(1.0..=4.0).contains(&hr.scale) || w > max || h > max {
+                return Err(ServiceError::invalid(
+                    "hr_scale",
+                    format!("hr_scale must be 1–4 and give at most {max} pixels a side ({w}×{h} asked)"),
+                ));
+            }
+        }
+    }
     if !(1..=12).contains(&req.clip_skip) {
         return Err(ServiceError::invalid(
             "clip_skip",

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use ra_engine::inpaint::{outpaint_canvas, InpaintFill, Mask};
 use ra_engine::noise::{RngSource, Variation};
+use ra_engine::pipeline::{HiresFix, HiresUpscaler};
 use ra_engine::sampler::SamplerOptions;
 use ra_engine::{EngineError, GenerateRequest, InitImage, LoadOptions, SdModel};
 use ra_wire::{JobEvent, JobRequest, JobStatus, SamplerName, ScheduleType};
@@ -467,7 +468,21 @@ fn engine_request(req: &JobRequest) -> Result<GenerateRequest, String> {
         sampler_options: Some(options),
         clip_skip: req.clip_skip,
         networks: Default::default(),
+        hires: hires_fix(req).map_err(|e| e.to_string())?,
     })
+}
+
+/// The job's hires fix, if it asks for one.
+pub fn hires_fix(req: &JobRequest) -> ra_engine::Result<Option<HiresFix>> {
+    if !req.enable_hr {
+        return Ok(None);
+    }
+    Ok(Some(HiresFix {
+        scale: req.hr_scale,
+        upscaler: HiresUpscaler::parse(&req.hr_upscaler)?,
+        steps: req.hr_second_pass_steps,
+        denoising_strength: req.denoising_strength.unwrap_or(0.7),
+    }))
 }
 
 /// Runs every image of a job; `Ok(false)` when cancelled.

@@ -849,3 +849,24 @@ fn bad_inpainting_fields_get_422_and_leave_no_input_behind() {
     let (_, _, b) = http(&d.addr, "GET", "/ra/v1/jobs", None, None);
     assert!(json_of(&b)["jobs"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn txt2img_hires_fix_returns_the_larger_image() {
+    let data = data_dir();
+    let d = start(data.path(), &[]);
+    let body = json!({"prompt": "a cat", "steps": 3, "width": 64, "height": 64, "seed": 3,
+                      "enable_hr": true, "hr_scale": 1.5, "hr_upscaler": "Latent", "denoising_strength": 0.5});
+    let (st, _, b) = http(&d.addr, "POST", "/sdapi/v1/txt2img", Some(&body), None);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+    let (img, text) = first_image(&b);
+    assert_eq!((img.width, img.height), (96, 96));
+    assert!(text.contains("Hires upscale: 1.5") && text.contains("Denoising strength: 0.5"), "{text}");
+    for (body, field) in [
+        (json!({"enable_hr": true, "hr_scale": 9}), "hr_scale"),
+        (json!({"enable_hr": true, "hr_upscaler": "ESRGAN_4x"}), "hr_upscaler"),
+    ] {
+        let (st, _, b) = http(&d.addr, "POST", "/sdapi/v1/txt2img", Some(&body), None);
+        assert_eq!(st, 422, "{body}: {}", String::from_utf8_lossy(&b));
+        assert_eq!(json_of(&b)["detail"][0]["loc"], json!(["body", field]));
+    }
+}

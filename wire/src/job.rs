@@ -50,6 +50,13 @@ pub struct JobRequest {
     pub s_noise: Option<f64>,
     /// A1111's "Clip skip" (1 = the text encoder's last layer).
     pub clip_skip: u32,
+    /// Hires fix (txt2img): a second pass at `hr_scale` times the size, enlarged by
+    /// `hr_upscaler` (`Latent` or `Lanczos`), with `hr_second_pass_steps` (0 = `steps`)
+    /// at `denoising_strength` (default 0.7).
+    pub enable_hr: bool,
+    pub hr_scale: f64,
+    pub hr_upscaler: String,
+    pub hr_second_pass_steps: u32,
     /// Model title or name; `None` uses the daemon's current model.
     pub model: Option<String>,
     /// Higher runs first; equal priorities run in submission order.
@@ -84,6 +91,10 @@ impl Default for JobRequest {
             eta: None,
             s_noise: None,
             clip_skip: 1,
+            enable_hr: false,
+            hr_scale: 2.0,
+            hr_upscaler: "Latent".into(),
+            hr_second_pass_steps: 0,
             model: None,
             priority: 0,
         }

@@ -60,6 +60,8 @@ pub struct GenerateRequest {
     pub clip_skip: u32,
     /// Where `<lora:…>` tags and embedding names are looked up.
     pub networks: NetworkDirs,
+    /// txt2img only: a second, larger pass.
+    pub hires: Option<HiresFix>,
 }
 
 impl GenerateRequest {
@@ -81,6 +83,7 @@ impl GenerateRequest {
             sampler_options: None,
             clip_skip: 1,
             networks: NetworkDirs::default(),
+            hires: None,
         }
     }
 
@@ -113,6 +116,21 @@ impl GenerateRequest {
                 self.seed
             ));
         }
+        if let Some(hr) = &self.hires {
+            let (w, h) = hr.size(self.width, self.height);
+            if self.init.is_some() {
+                return bad("hires fix is for txt2img; for img2img set the size you want".into());
+            }
+            if !(1.0..=4.0).contains(&hr.scale) || w > MAX_SIDE || h > MAX_SIDE {
+                return bad(format!(
+                    "hires scale must be between 1 and 4 and the result at most {MAX_SIDE} pixels a side, got {} ({w}×{h})",
+                    hr.scale
+                ));
+            }
+            if !(0.0..=1.0).contains(&hr.denoising_strength) || hr.steps > 1000 {
+                return bad("hires denoising strength must be between 0 and 1 and hires steps at most 1000".into());
+            }
+        }
         if !(1..=12).contains(&self.clip_skip) {
             return bad(format!(
                 "clip skip must be between 1 and 12, got {}",
@@ -140,13 +158,90 @@ impl GenerateRequest {
         Ok(())
     }
 
-    /// The steps actually run: `round(strength × steps)` for img2img, the tail of the
-    /// full schedule. (A1111 runs one more, `int(min(strength, 0.999) × steps) + 1`.)
+    /// The steps actually run, as progress counts them: the first pass plus hires fix's.
     pub fn steps_to_run(&self) -> u32 {
+        self.first_pass_steps()
+            + self
+                .hires
+                .as_ref()
+                .map_or(0, |h| h.steps_to_run(self.steps))
+    }
+
+    /// `round(strength × steps)` for img2img, the tail of the full schedule. (A1111 runs
+    /// one more, `int(min(strength, 0.999) × steps) + 1`.)
+    fn first_pass_steps(&self) -> u32 {
         match &self.init {
             Some(init) => (init.strength * f64::from(self.steps)).round() as u32,
             None => self.steps,
         }
+    }
+}
+
+/// How hires fix enlarges the first pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HiresUpscaler {
+    /// The latent, bilinearly (A1111's "Latent").
+    Latent,
+    /// The decoded image with Lanczos, encoded again.
+    Lanczos,
+}
+
+impl HiresUpscaler {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Latent => "Latent",
+            Self::Lanczos => "Lanczos",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "latent" | "latent (bilinear)" => Ok(Self::Latent),
+            "lanczos" => Ok(Self::Lanczos),
+            _ => Err(EngineError::InvalidRequest(format!(
+                "hires upscaler must be Latent or Lanczos, not '{s}'"
+            ))),
+        }
+    }
+}
+
+/// A1111's hires fix: a first pass at the requested size, then an img2img pass at
+/// `scale` times it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HiresFix {
+    pub scale: f64,
+    pub upscaler: HiresUpscaler,
+    /// Steps of the second pass; 0 uses the first pass's.
+    pub steps: u32,
+    pub denoising_strength: f64,
+}
+
+impl HiresFix {
+    /// The second pass's size, on the 8-pixel grid.
+    pub fn size(&self, width: u32, height: u32) -> (u32, u32) {
+        let grid = |v: u32| ((f64::from(v) * self.scale / 8.0).round() as u32).max(1) * 8;
+        (grid(width), grid(height))
+    }
+
+    pub fn steps_or(&self, steps: u32) -> u32 {
+        if self.steps == 0 {
+            steps
+        } else {
+            self.steps
+        }
+    }
+
+    pub fn steps_to_run(&self, steps: u32) -> u32 {
+        (self.denoising_strength * f64::from(self.steps_or(steps))).round() as u32
+    }
+
+    fn infotext(&self) -> Vec<(String, String)> {
+        let mut out = vec![("Hires upscale".to_string(), self.scale.to_string())];
+        if self.steps > 0 {
+            out.push(("Hires steps".into(), self.steps.to_string()));
+        }
+        out.push(("Hires upscaler".into(), self.upscaler.as_str().into()));
+        out
     }
 }
 
@@ -217,7 +312,12 @@ pub fn generate(
         height: req.height,
         model_hash: model.hash.clone(),
         model: model.name.clone(),
-        denoising_strength: req.init.as_ref().map(|i| i.strength),
+        // A1111 records hires fix's strength here too.
+        denoising_strength: req
+            .init
+            .as_ref()
+            .map(|i| i.strength)
+            .or(req.hires.as_ref().map(|h| h.denoising_strength)),
         extra: Vec::new(),
     };
     if let Some(v) = req.variation.filter(|v| v.strength > 0.0) {
@@ -253,7 +353,7 @@ pub fn generate(
         (Some(init), None) => Some(resize(&init.image, req.width, req.height)?),
         (None, None) => None,
     };
-    let run_steps = req.steps_to_run();
+    let run_steps = req.first_pass_steps();
     if run_steps == 0 {
         if let (Some(pixels), None) = (&init_pixels, &inpaint) {
             // Nothing to denoise: the input is the answer, without a lossy VAE round trip.
@@ -344,61 +444,51 @@ pub fn generate(
         _ => None,
     };
 
-    let started = Instant::now();
-    let cfg = req.cfg_scale;
-    let prediction = model.arch.prediction;
-    let cond_only = conditioning.cond_only(cfg);
-    let mut cancelled = false;
-    let mut calls = 0u32;
-    let mut denoise = |x: &Tensor, sigma: f64, i: usize| -> candle_core::Result<Tensor> {
-        let c_in = 1.0 / (sigma * sigma + 1.0).sqrt();
-        // An LCM was distilled on 50 timesteps only; it sees the nearest of them.
-        let t = if req.sampler == SamplerName::Lcm {
-            schedule.lcm_timestep(sigma)
-        } else {
-            schedule.sigma_to_t(sigma)
-        };
-        let scaled = (x * c_in)?;
-        let unet_in = match &image_cond {
-            Some(c) => Tensor::cat(&[&scaled, c], 1)?,
-            None => scaled,
-        }
-        .to_dtype(dtype)?;
-        let guided = guide(model, &unet_in, t, &conditioning, calls, cfg, cond_only)?;
-        calls += 1;
-        let mut denoised = match prediction {
-            Prediction::Epsilon => (x - (guided * sigma)?)?,
-            Prediction::V => {
-                let s2 = sigma * sigma + 1.0;
-                ((x * (1.0 / s2))? - (guided * (sigma / s2.sqrt()))?)?
-            }
-        };
-        if let Some((latent, repaint)) = &pin {
-            denoised = blend(latent, &denoised, repaint)?;
-        }
-        let progress = Progress {
-            step: i as u32 + 1,
-            total: run_steps,
-            started,
-            denoised: &denoised,
-        };
-        if !on_step(progress) {
-            cancelled = true;
-            return Err(candle_core::Error::Msg("cancelled".into()));
-        }
-        Ok(denoised)
+    let mut pass = Pass {
+        model,
+        req,
+        image_cond: image_cond.as_ref(),
+        pin: pin.as_ref(),
+        started: Instant::now(),
+        done_before: 0,
+        total: req.steps_to_run(),
+        on_step,
     };
-    let options = req
-        .sampler_options
-        .unwrap_or_else(|| SamplerOptions::for_sampler(req.sampler));
-    let sampled = sampler_for(req.sampler, &options).sample(&mut denoise, x, sigmas, &mut noise);
-    let mut latent = match sampled {
-        Ok(latent) => latent,
-        Err(_) if cancelled => return Err(EngineError::Cancelled),
-        Err(e) => return Err(e.into()),
-    };
+    let mut latent = pass.run(&conditioning, x, sigmas, &mut noise)?;
     if let Some((init, repaint)) = &pin {
         latent = blend(init, &latent, repaint)?;
+    }
+    if let Some(hr) = &req.hires {
+        // A1111's hires fix: upscale the first pass, then an img2img pass at the new
+        // size from fresh noise of the same seed.
+        let (w, h) = hr.size(req.width, req.height);
+        let (hw, hh) = ((w / f) as usize, (h / f) as usize);
+        let upscaled = match hr.upscaler {
+            HiresUpscaler::Latent => latent.upsample_bilinear2d(hh, hw, false)?,
+            HiresUpscaler::Lanczos => {
+                let first = tensor_to_image(&model.vae.decode(&latent.to_dtype(dtype)?)?)?;
+                let big = resize(&first, w, h)?;
+                model
+                    .vae
+                    .encode(&image_to_tensor(&big, dev)?.to_dtype(dtype)?)?
+                    .to_dtype(DType::F32)?
+            }
+        };
+        let steps = hr.steps_or(req.steps);
+        let conditioning = PromptEncoder::new(model, embeddings, req.clip_skip)?.condition(
+            &prompt,
+            &negative,
+            steps * calls_per_step,
+        )?;
+        let all = schedule.sigmas_for(req.sampler, req.schedule_type, steps as usize);
+        let run = (hr.steps_to_run(req.steps) as usize).min(all.len() - 1);
+        let sigmas = &all[all.len() - 1 - run..];
+        let shape = [1, model.arch.unet.out_channels, hh, hw];
+        let (initial, mut noise) = initial_noise(req.rng, seed, req.variation, &shape, dev)?;
+        let x = (upscaled + (initial * sigmas[0])?)?;
+        pass.done_before = run_steps;
+        latent = pass.run(&conditioning, x, sigmas, &mut noise)?;
+        info.extra.extend(hr.infotext());
     }
     let pixels = model.vae.decode(&latent.to_dtype(dtype)?)?;
     let mut image = tensor_to_image(&pixels)?;
@@ -406,6 +496,90 @@ pub fn generate(
         image = p.finish(&image)?;
     }
     Ok(Generated { image, info })
+}
+
+/// What every sampling run of a generation shares.
+struct Pass<'a> {
+    model: &'a SdModel,
+    req: &'a GenerateRequest,
+    /// The 9-channel models' extra input.
+    image_cond: Option<&'a Tensor>,
+    /// Inpainting: the input latent and where it is repainted.
+    pin: Option<&'a (Tensor, Tensor)>,
+    started: Instant,
+    /// Steps of earlier runs, so that progress counts over the whole generation.
+    done_before: u32,
+    total: u32,
+    on_step: &'a mut dyn FnMut(Progress<'_>) -> bool,
+}
+
+impl Pass<'_> {
+    /// Samples from `x` (at noise level `sigmas[0]`) down the levels.
+    fn run(
+        &mut self,
+        conditioning: &Conditioning,
+        x: Tensor,
+        sigmas: &[f64],
+        noise: &mut crate::noise::NoiseStream,
+    ) -> Result<Tensor> {
+        let (model, req) = (self.model, self.req);
+        let schedule = NoiseSchedule::sd();
+        let dtype = model.options.dtype;
+        let cfg = req.cfg_scale;
+        let prediction = model.arch.prediction;
+        let cond_only = conditioning.cond_only(cfg);
+        let (image_cond, pin) = (self.image_cond, self.pin);
+        let (started, done_before, total) = (self.started, self.done_before, self.total);
+        let on_step = &mut *self.on_step;
+        let mut cancelled = false;
+        let mut calls = 0u32;
+        let mut denoise = |x: &Tensor, sigma: f64, i: usize| -> candle_core::Result<Tensor> {
+            let c_in = 1.0 / (sigma * sigma + 1.0).sqrt();
+            // An LCM was distilled on 50 timesteps only; it sees the nearest of them.
+            let t = if req.sampler == SamplerName::Lcm {
+                schedule.lcm_timestep(sigma)
+            } else {
+                schedule.sigma_to_t(sigma)
+            };
+            let scaled = (x * c_in)?;
+            let unet_in = match image_cond {
+                Some(c) => Tensor::cat(&[&scaled, c], 1)?,
+                None => scaled,
+            }
+            .to_dtype(dtype)?;
+            let guided = guide(model, &unet_in, t, conditioning, calls, cfg, cond_only)?;
+            calls += 1;
+            let mut denoised = match prediction {
+                Prediction::Epsilon => (x - (guided * sigma)?)?,
+                Prediction::V => {
+                    let s2 = sigma * sigma + 1.0;
+                    ((x * (1.0 / s2))? - (guided * (sigma / s2.sqrt()))?)?
+                }
+            };
+            if let Some((latent, repaint)) = pin {
+                denoised = blend(latent, &denoised, repaint)?;
+            }
+            let progress = Progress {
+                step: done_before + i as u32 + 1,
+                total,
+                started,
+                denoised: &denoised,
+            };
+            if !on_step(progress) {
+                cancelled = true;
+                return Err(candle_core::Error::Msg("cancelled".into()));
+            }
+            Ok(denoised)
+        };
+        let options = req
+            .sampler_options
+            .unwrap_or_else(|| SamplerOptions::for_sampler(req.sampler));
+        match sampler_for(req.sampler, &options).sample(&mut denoise, x, sigmas, noise) {
+            Ok(latent) => Ok(latent),
+            Err(_) if cancelled => Err(EngineError::Cancelled),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// Second-order samplers call the model twice per step (A1111's `second_order`).

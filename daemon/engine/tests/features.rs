@@ -376,3 +376,44 @@ fn an_embedding_is_used_when_the_prompt_names_it() {
     assert_ne!(run(model, &neg).image, run(model, &with_networks("a fox")).image);
     assert_eq!(run(model, &with_networks("a wide fox")).image, run(model, &request("a wide fox")).image);
 }
+
+#[test]
+fn hires_fix_makes_a_second_larger_pass() {
+    use ra_engine::pipeline::{HiresFix, HiresUpscaler};
+    let model = &models().plain;
+    for upscaler in [HiresUpscaler::Latent, HiresUpscaler::Lanczos] {
+        let req = GenerateRequest {
+            hires: Some(HiresFix {
+                scale: 2.0,
+                upscaler,
+                steps: 5,
+                denoising_strength: 0.6,
+            }),
+            ..request("a fox")
+        };
+        // 4 first-pass steps, then round(0.6 × 5) = 3.
+        assert_eq!(req.steps_to_run(), 7);
+        let mut seen = Vec::new();
+        let out = generate(model, &req, &mut |p| {
+            seen.push((p.step, p.total));
+            true
+        })
+        .unwrap();
+        assert_eq!(seen, (1..=7).map(|s| (s, 7)).collect::<Vec<_>>());
+        assert_eq!((out.image.width, out.image.height), (128, 128));
+        let text = out.info.render();
+        assert!(text.contains("Size: 64x64"), "{text}");
+        assert!(text.contains(&format!("Hires upscale: 2, Hires steps: 5, Hires upscaler: {}", upscaler.as_str())), "{text}");
+        assert_eq!(run(model, &req).image, out.image);
+    }
+    let bad = GenerateRequest {
+        hires: Some(HiresFix {
+            scale: 8.0,
+            upscaler: HiresUpscaler::Latent,
+            steps: 0,
+            denoising_strength: 0.7,
+        }),
+        ..request("a fox")
+    };
+    assert!(generate(model, &bad, &mut |_| true).unwrap_err().to_string().contains("hires scale"));
+}
