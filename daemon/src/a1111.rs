@@ -157,6 +157,19 @@ impl A1111Request {
             })? as u32,
             None => 1,
         };
+        // A1111's "Automatic" and "None" both mean the checkpoint's own VAE here.
+        let vae = match setting("sd_vae") {
+            Some(Value::String(s)) if !matches!(s.as_str(), "Automatic" | "None" | "") => {
+                Some(s.clone())
+            }
+            Some(Value::String(_)) | None => None,
+            Some(_) => {
+                return Err(ApiError::field(
+                    "override_settings",
+                    "sd_vae must be a VAE file name, \"Automatic\" or \"None\"",
+                ))
+            }
+        };
         let inpainting_fill = match &self.inpainting_fill {
             Value::Number(n) => n.to_string(),
             Value::String(s) => s.clone(),
@@ -193,6 +206,7 @@ impl A1111Request {
                 (None, false) => None,
             },
             enable_hr: self.enable_hr,
+            vae,
             hr_scale: self.hr_scale,
             hr_upscaler: self.hr_upscaler.clone().unwrap_or_else(|| "Latent".into()),
             hr_second_pass_steps: self.hr_second_pass_steps,

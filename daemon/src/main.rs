@@ -275,6 +275,9 @@ struct GenerateArgs {
     /// Denoising strength of the second pass.
     #[arg(long, default_value_t = 0.7, requires = "hires_scale")]
     hires_denoising: f64,
+    /// A separate VAE file to decode with instead of the checkpoint's own.
+    #[arg(long)]
+    vae: Option<PathBuf>,
     /// A folder of LoRAs for the prompt's <lora:name:weight> tags; repeat for several.
     #[arg(long)]
     lora_dir: Vec<PathBuf>,
@@ -531,6 +534,16 @@ fn generate(args: GenerateArgs) -> Result<()> {
         networks: ra_engine::networks::NetworkDirs {
             loras: args.lora_dir.clone(),
             embeddings: args.embeddings_dir.clone(),
+            vaes: Vec::new(),
+        },
+        vae: match &args.vae {
+            Some(p) => Some(
+                std::path::absolute(p)
+                    .map_err(|e| input_err(format!("--vae {}: {e}", p.display())))?
+                    .display()
+                    .to_string(),
+            ),
+            None => None,
         },
         hires: match args.hires_scale {
             Some(scale) => Some(ra_engine::pipeline::HiresFix {

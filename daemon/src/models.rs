@@ -116,6 +116,7 @@ pub fn network_dirs(roots: &[PathBuf]) -> ra_engine::networks::NetworkDirs {
             match kind {
                 ModelKind::Lora => dirs.loras.push(dir),
                 ModelKind::Embedding => dirs.embeddings.push(dir),
+                ModelKind::Vae => dirs.vaes.push(dir),
                 _ => {}
             }
         }

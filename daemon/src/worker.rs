@@ -469,6 +469,7 @@ fn engine_request(req: &JobRequest) -> Result<GenerateRequest, String> {
         clip_skip: req.clip_skip,
         networks: Default::default(),
         hires: hires_fix(req).map_err(|e| e.to_string())?,
+        vae: req.vae.clone(),
     })
 }
 

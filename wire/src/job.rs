@@ -54,6 +54,9 @@ pub struct JobRequest {
     /// `hr_upscaler` (`Latent` or `Lanczos`), with `hr_second_pass_steps` (0 = `steps`)
     /// at `denoising_strength` (default 0.7).
     pub enable_hr: bool,
+    /// A VAE from the VAE folders by file name (A1111's `sd_vae`); `None` keeps the
+    /// model's own.
+    pub vae: Option<String>,
     pub hr_scale: f64,
     pub hr_upscaler: String,
     pub hr_second_pass_steps: u32,
@@ -92,6 +95,7 @@ impl Default for JobRequest {
             s_noise: None,
             clip_skip: 1,
             enable_hr: false,
+            vae: None,
             hr_scale: 2.0,
             hr_upscaler: "Latent".into(),
             hr_second_pass_steps: 0,

@@ -323,6 +323,50 @@ impl SdModel {
     }
 }
 
+impl SdModel {
+    /// This model with the VAE from a separate file (A1111's "SD VAE" setting): a
+    /// standalone `.safetensors` VAE in the LDM layout (`encoder.down.0…`), or in the
+    /// diffusers layout, or a whole checkpoint whose VAE is wanted. Returns the model
+    /// and the VAE file's AutoV2 hash for the infotext.
+    pub fn with_vae(&self, path: &Path) -> Result<(Self, String)> {
+        let file = Arc::new(SafetensorsFile::open(path)?);
+        let levels = |prefix: &str| {
+            (0..)
+                .take_while(|i| file.contains(&format!("{prefix}encoder.down.{i}.block.0.conv1.weight")))
+                .count()
+        };
+        let naming = if file.contains("encoder.down_blocks.0.resnets.0.conv1.weight") {
+            Naming::Diffusers
+        } else if levels("") > 0 {
+            Naming::LdmVaeAlone { levels: levels("") }
+        } else if levels(VAE_PREFIX) > 0 {
+            Naming::LdmVae {
+                levels: levels(VAE_PREFIX),
+            }
+        } else {
+            return Err(EngineError::Architecture(format!(
+                "{} holds no VAE (no encoder.down.* or encoder.down_blocks.* weights)",
+                path.display()
+            )));
+        };
+        let w = Weights::new(file, naming);
+        let config = infer_vae(&w)?;
+        if config.latent_channels != self.arch.vae.latent_channels {
+            return Err(EngineError::Architecture(format!(
+                "the VAE in {} makes {}-channel latents; this model uses {}",
+                path.display(),
+                config.latent_channels,
+                self.arch.vae.latent_channels
+            )));
+        }
+        let vae = Vae::new(w.into_var_builder(self.options.dtype, &self.options.device), &config)?;
+        let mut out = self.clone();
+        out.vae = Arc::new(vae);
+        out.arch.vae = config;
+        Ok((out, autov2(path)?))
+    }
+}
+
 /// The block structure of an LDM UNet, needed to map its sequential block indices.
 fn ldm_unet_layout(file: &SafetensorsFile) -> Result<UnetLayout> {
     let has = |s: String| file.contains(&format!("{UNET_PREFIX}{s}"));

@@ -28,6 +28,29 @@ use crate::weights::{SafetensorsFile, TensorMap};
 pub struct NetworkDirs {
     pub loras: Vec<PathBuf>,
     pub embeddings: Vec<PathBuf>,
+    /// Separate VAEs (A1111's `models/VAE`), chosen by file name.
+    pub vaes: Vec<PathBuf>,
+}
+
+impl NetworkDirs {
+    /// A VAE by file name (with or without `.safetensors`), or a path to one.
+    pub fn vae(&self, name: &str) -> Result<PathBuf> {
+        let given = Path::new(name);
+        if given.is_absolute() && given.is_file() {
+            return Ok(given.to_path_buf());
+        }
+        let stem = name.strip_suffix(".safetensors").unwrap_or(name);
+        find(&self.vaes, stem).ok_or_else(|| {
+            EngineError::InvalidRequest(format!(
+                "no VAE named {name} in the VAE folders ({}); put the .safetensors file there",
+                self.vaes
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
 }
 
 /// One `<lora:…>` tag: its name and the text-encoder and UNet multipliers.

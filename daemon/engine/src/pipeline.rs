@@ -62,6 +62,8 @@ pub struct GenerateRequest {
     pub networks: NetworkDirs,
     /// txt2img only: a second, larger pass.
     pub hires: Option<HiresFix>,
+    /// A separate VAE (a name in the VAE folders, or a path) instead of the model's.
+    pub vae: Option<String>,
 }
 
 impl GenerateRequest {
@@ -84,6 +86,7 @@ impl GenerateRequest {
             clip_skip: 1,
             networks: NetworkDirs::default(),
             hires: None,
+            vae: None,
         }
     }
 
@@ -295,8 +298,17 @@ pub fn generate(
     };
     let (prompt, networks) = ra_tokenizer::prompt::extra_networks(&req.prompt);
     let (negative, _) = ra_tokenizer::prompt::extra_networks(&req.negative_prompt);
-    // LoRAs patch a copy of the model for this generation only.
+    // LoRAs patch a copy of the model for this generation only; a chosen VAE too.
     let (patched, lora_hashes) = apply_loras(model, &lora_uses(&networks)?, &req.networks)?;
+    let (patched, vae) = match &req.vae {
+        Some(name) => {
+            let path = req.networks.vae(name)?;
+            let (m, hash) = patched.with_vae(&path)?;
+            let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            (m, Some((hash, file.unwrap_or_default())))
+        }
+        None => (patched, None),
+    };
     let model = &patched;
     let embeddings = embeddings_for(model, &format!("{prompt}\n{negative}"), &req.networks)?;
     let embeddings = embeddings.as_slice();
@@ -320,6 +332,10 @@ pub fn generate(
             .or(req.hires.as_ref().map(|h| h.denoising_strength)),
         extra: Vec::new(),
     };
+    if let Some((hash, file)) = vae {
+        info.extra.push(("VAE hash".into(), hash));
+        info.extra.push(("VAE".into(), file));
+    }
     if let Some(v) = req.variation.filter(|v| v.strength > 0.0) {
         info.extra.push(("Variation seed".into(), v.seed.to_string()));
         info.extra

@@ -276,6 +276,10 @@ pub enum Naming {
     LdmVae {
         levels: usize,
     },
+    /// A standalone A1111 VAE file: LDM names without `first_stage_model.`.
+    LdmVaeAlone {
+        levels: usize,
+    },
     LdmClip,
     LdmOpenClip,
 }
@@ -301,6 +305,9 @@ impl Weights {
             Naming::Diffusers => Some(LdmSource::Tensor(name.to_string())),
             Naming::LdmUnet(layout) => ldm_names::unet(name, layout).map(LdmSource::Tensor),
             Naming::LdmVae { levels } => ldm_names::vae(name, *levels).map(LdmSource::Tensor),
+            Naming::LdmVaeAlone { levels } => ldm_names::vae(name, *levels)
+                .and_then(|n| n.strip_prefix(ldm_names::VAE_PREFIX).map(str::to_string))
+                .map(LdmSource::Tensor),
             Naming::LdmClip => Some(ldm_names::clip(name)),
             Naming::LdmOpenClip => ldm_names::open_clip(name),
         }

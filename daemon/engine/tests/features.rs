@@ -275,6 +275,7 @@ fn networks() -> &'static (tempfile::TempDir, ra_engine::networks::NetworkDirs) 
         let dirs = ra_engine::networks::NetworkDirs {
             loras: vec![loras],
             embeddings: vec![embeddings],
+            vaes: Vec::new(),
         };
         (dir, dirs)
     })
@@ -349,7 +350,7 @@ fn a_missing_or_foreign_lora_is_refused_by_name() {
         let req = GenerateRequest {
             networks: ra_engine::networks::NetworkDirs {
                 loras: vec![dir.path().to_path_buf()],
-                embeddings: Vec::new(),
+                ..Default::default()
             },
             ..request(&format!("a fox <lora:{name}:1>"))
         };
@@ -416,4 +417,56 @@ fn hires_fix_makes_a_second_larger_pass() {
         ..request("a fox")
     };
     assert!(generate(model, &bad, &mut |_| true).unwrap_err().to_string().contains("hires scale"));
+}
+
+#[test]
+fn a_separate_vae_file_decodes_instead_of_the_checkpoints() {
+    let m = models();
+    let dir = tempfile::tempdir().unwrap();
+    // Another tiny model's file: its VAE (LDM names under first_stage_model.) differs.
+    let other = dir.path().join("other.safetensors");
+    MakeModel {
+        preset: Preset::Tiny,
+        layout: OutputLayout::SingleFile,
+        seed: 99,
+        dtype: ra_engine::candle::DType::F32,
+    }
+    .write(&other)
+    .unwrap();
+    let vae_dir = dir.path().join("VAE");
+    std::fs::create_dir_all(&vae_dir).unwrap();
+    std::fs::copy(&other, vae_dir.join("other-vae.safetensors")).unwrap();
+    let req = GenerateRequest {
+        vae: Some("other-vae.safetensors".into()),
+        networks: ra_engine::networks::NetworkDirs {
+            vaes: vec![vae_dir.clone()],
+            ..Default::default()
+        },
+        ..request("a fox")
+    };
+    let out = run(&m.plain, &req);
+    assert_ne!(out.image, run(&m.plain, &request("a fox")).image);
+    let text = out.info.render();
+    let hash = ra_engine::model::autov2(&vae_dir.join("other-vae.safetensors")).unwrap();
+    assert!(text.contains(&format!("VAE hash: {hash}, VAE: other-vae.safetensors")), "{text}");
+    // The same VAE as A1111's standalone files hold it: LDM names without the prefix.
+    let all = ra_engine::candle::safetensors::load(&other, &ra_engine::candle::Device::Cpu).unwrap();
+    let alone: std::collections::HashMap<String, ra_engine::candle::Tensor> = all
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("first_stage_model.")?.to_string(), v)))
+        .collect();
+    ra_engine::candle::safetensors::save(&alone, vae_dir.join("alone.safetensors")).unwrap();
+    let standalone = GenerateRequest {
+        vae: Some("alone".into()),
+        ..req.clone()
+    };
+    assert_eq!(run(&m.plain, &standalone).image, out.image);
+    let missing = GenerateRequest {
+        vae: Some("nope".into()),
+        ..req
+    };
+    match generate(&m.plain, &missing, &mut |_| true) {
+        Ok(_) => panic!("a missing VAE was accepted"),
+        Err(e) => assert!(e.to_string().contains("no VAE named nope"), "{e}"),
+    }
 }
