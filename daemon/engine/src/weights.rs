@@ -209,6 +209,20 @@ impl<B: SimpleBackend> SimpleBackend for Recording<B> {
     }
 }
 
+/// `t` if it has the shape the model asks for. A mismatch is an error, not a reshape:
+/// callers that accept two layouts (the VAE attention's linear or 1×1-conv weights)
+/// try each shape in turn.
+fn same_shape(name: &str, t: Tensor, s: &Shape) -> candle_core::Result<Tensor> {
+    if t.shape() != s {
+        return Err(candle_core::Error::Msg(format!(
+            "weight '{name}' has shape {:?}, the model expects {:?}",
+            t.dims(),
+            s.dims()
+        )));
+    }
+    Ok(t)
+}
+
 /// A recorded model's tensors with some replaced.
 pub struct Patched {
     pub base: Arc<TensorMap>,
@@ -234,15 +248,7 @@ impl SimpleBackend for Patched {
         dtype: DType,
         _: &Device,
     ) -> candle_core::Result<Tensor> {
-        let t = self.lookup(name)?;
-        if t.shape() != &s {
-            return Err(candle_core::Error::Msg(format!(
-                "weight '{name}' has shape {:?}, the model expects {:?}",
-                t.dims(),
-                s.dims()
-            )));
-        }
-        t.to_dtype(dtype)
+        same_shape(name, self.lookup(name)?, &s)?.to_dtype(dtype)
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, _: &Device) -> candle_core::Result<Tensor> {
@@ -379,16 +385,7 @@ impl SimpleBackend for Weights {
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
         let t = self.load(name, dev).map_err(candle_core::Error::wrap)?;
-        // A mismatch is an error, not a reshape: callers that accept two layouts (the VAE
-        // attention's linear or 1×1-conv weights) try each shape in turn.
-        if t.shape() != &s {
-            return Err(candle_core::Error::Msg(format!(
-                "weight '{name}' has shape {:?}, the model expects {:?}",
-                t.dims(),
-                s.dims()
-            )));
-        }
-        t.to_dtype(dtype)
+        same_shape(name, t, &s)?.to_dtype(dtype)
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
