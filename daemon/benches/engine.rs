@@ -1,9 +1,11 @@
 //! Engine benchmark at the real SD 1.5 size, with random weights (no download needed):
 //! one UNet step with classifier-free guidance (64×64 latent, batch 2, 77-token context)
-//! and one VAE decode to 512×512, for each dtype the CPU can run.
+//! and one VAE decode to 512×512, for each dtype the CPU can run. The UNet runs with
+//! sliced attention (the default) and, in the `-full` cases, with whole score matrices.
 //!
-//! `cargo bench -p ra-daemon --bench engine [-- CASE…]`; cases: unet-f32 unet-f16
-//! vae-f32 vae-f16. Each case runs in its own process so that its peak RSS is its own.
+//! `cargo bench -p ra-daemon --bench engine [-- CASE…]`; cases: unet-f32 unet-f32-full
+//! unet-f16 unet-f16-full vae-f32 vae-f16. Each case runs in its own process so that
+//! its peak RSS is its own.
 //! Prints a Markdown table for docs/PERFORMANCE.md.
 
 use std::process::Command;
@@ -12,7 +14,7 @@ use std::time::Instant;
 use ra_engine::arch::ModelArch;
 use ra_engine::candle::{DType, Device, Tensor};
 use ra_engine::make_model::random_var_builder;
-use ra_engine::unet::UNet2DConditionModel;
+use ra_engine::unet::{AttentionSlicing, Unet, UnetConfig, UnetOptions};
 use ra_engine::vae::Vae;
 
 /// One UNet call of SD 1.5 at 64×64: about 0.8 TFLOP per sample, 1.6 with CFG.
@@ -21,7 +23,14 @@ const UNET_TFLOP: f64 = 1.6;
 const VAE_TFLOP: f64 = 2.5;
 const RUNS: usize = 2;
 
-const CASES: [&str; 4] = ["unet-f32", "unet-f16", "vae-f32", "vae-f16"];
+const CASES: [&str; 6] = [
+    "unet-f32",
+    "unet-f32-full",
+    "unet-f16",
+    "unet-f16-full",
+    "vae-f32",
+    "vae-f16",
+];
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -34,7 +43,7 @@ fn peak_rss_mib() -> f64 {
 
 fn run_case(case: &str) -> Result<(), ra_engine::candle::Error> {
     let dev = Device::Cpu;
-    let dtype = if case.ends_with("f16") {
+    let dtype = if case.contains("f16") {
         DType::F16
     } else {
         DType::F32
@@ -44,12 +53,19 @@ fn run_case(case: &str) -> Result<(), ra_engine::candle::Error> {
     let tflop;
     if case.starts_with("unet") {
         tflop = UNET_TFLOP;
-        let unet = UNet2DConditionModel::new(
+        let slicing = if case.ends_with("-full") {
+            AttentionSlicing::Full
+        } else {
+            AttentionSlicing::DEFAULT
+        };
+        let options = UnetOptions {
+            slicing,
+            ..Default::default()
+        };
+        let unet = Unet::new(
             random_var_builder(1, dtype, &dev),
-            arch.unet.in_channels,
-            arch.unet.out_channels,
-            false,
-            arch.unet.inner.clone(),
+            &UnetConfig::sd15(),
+            options,
         )?;
         let x = Tensor::randn(0f32, 1., (2, 4, 64, 64), &dev)?.to_dtype(dtype)?;
         let ctx = Tensor::randn(0f32, 1., (2, 77, 768), &dev)?.to_dtype(dtype)?;

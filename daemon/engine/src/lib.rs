@@ -5,7 +5,7 @@
 //!   safetensors, and serves tensors under diffusers names ([`ldm_names`] maps the
 //!   single-file LDM layout onto them).
 //! - [`arch`]: what a model is (family, prediction type, component configs), read from
-//!   the tensors; [`clip`], [`vae`] and candle's UNet are the components.
+//!   the tensors; [`clip`], [`unet`] and [`vae`] are the components.
 //! - [`model`]: loads either layout into an [`SdModel`] with its tokenizer and hash.
 //! - [`networks`]: LoRAs and textual-inversion embeddings named by a prompt.
 //! - [`conditioning`]: prompts (A1111's syntax) → the UNet's conditioning over a run.
@@ -33,14 +33,13 @@ pub mod pipeline;
 pub mod preview;
 pub mod sampler;
 pub mod schedule;
+pub mod unet;
 pub mod vae;
 pub mod weights;
 
 pub use candle_core as candle;
 /// CLIP's tokenizer lives in its own crate so the launcher can count tokens without candle.
 pub use ra_tokenizer as tokenizer;
-/// The UNet is candle's diffusers-compatible one.
-pub use candle_transformers::models::stable_diffusion::unet_2d as unet;
 pub use error::{EngineError, Result};
 pub use model::{LoadOptions, SdModel};
 pub use pipeline::{generate, GenerateRequest, Generated, InitImage, Progress};
