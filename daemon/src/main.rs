@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use ra_engine::make_model::{MakeModel, OutputLayout, Preset};
+use ra_engine::unet::AttentionSlicing;
 use ra_engine::{EngineError, GenerateRequest, InitImage, LoadOptions, SdModel};
 use ra_wire::{SamplerName, ScheduleType};
 
@@ -287,6 +288,10 @@ struct GenerateArgs {
     /// f32 (the CPU default), f16 or bf16.
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     dtype: DtypeArg,
+    /// Attention scores held at once, in MiB (default 128); 0 holds whole score
+    /// matrices, about 2 GB more at 512² (to measure what slicing saves).
+    #[arg(long, value_name = "MIB")]
+    attention_slice_mib: Option<usize>,
     /// Where to write the PNG.
     #[arg(long)]
     out: PathBuf,
@@ -564,6 +569,9 @@ fn generate(args: GenerateArgs) -> Result<()> {
     }
     let options = LoadOptions {
         dtype: args.dtype.dtype(),
+        attention: args
+            .attention_slice_mib
+            .map_or(AttentionSlicing::DEFAULT, AttentionSlicing::from_mib),
         ..LoadOptions::cpu()
     };
     let model = SdModel::load(&args.model, &options)

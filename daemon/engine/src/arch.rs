@@ -1,14 +1,15 @@
 //! What a model is: its family, prediction type and the configuration of each component,
 //! with named presets and inference from the weights themselves (never a file name).
 
-use candle_transformers::models::stable_diffusion::unet_2d::{
-    BlockConfig, UNet2DConditionModelConfig,
-};
-
 use crate::clip::{ClipActivation, ClipConfig};
 use crate::error::{EngineError, Result};
+use crate::unet::{BlockConfig, Structure};
 use crate::vae::VaeConfig;
 use crate::weights::Weights;
+
+/// The UNet's configuration and presets live with the UNet; [`infer_unet`] reads it from
+/// weights.
+pub use crate::unet::UnetConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -46,13 +47,6 @@ impl Prediction {
 }
 
 #[derive(Debug, Clone)]
-pub struct UnetConfig {
-    pub in_channels: usize,
-    pub out_channels: usize,
-    pub inner: UNet2DConditionModelConfig,
-}
-
-#[derive(Debug, Clone)]
 pub struct ModelArch {
     pub family: Family,
     pub prediction: Prediction,
@@ -61,75 +55,25 @@ pub struct ModelArch {
     pub vae: VaeConfig,
 }
 
-fn block(out_channels: usize, attn: bool, heads: usize) -> BlockConfig {
-    BlockConfig {
-        out_channels,
-        use_cross_attn: attn.then_some(1),
-        attention_head_dim: heads,
-    }
-}
-
-fn unet_base(
-    blocks: Vec<BlockConfig>,
-    layers_per_block: usize,
-    context: usize,
-    linear: bool,
-) -> UNet2DConditionModelConfig {
-    UNet2DConditionModelConfig {
-        center_input_sample: false,
-        flip_sin_to_cos: true,
-        freq_shift: 0.,
-        blocks,
-        layers_per_block,
-        downsample_padding: 1,
-        mid_block_scale_factor: 1.,
-        norm_num_groups: 32,
-        norm_eps: 1e-5,
-        cross_attention_dim: context,
-        sliced_attention_size: None,
-        use_linear_projection: linear,
-    }
-}
-
 impl ModelArch {
     /// Stable Diffusion 1.5 at its published size.
     pub fn sd15() -> Self {
-        let blocks = vec![
-            block(320, true, 8),
-            block(640, true, 8),
-            block(1280, true, 8),
-            block(1280, false, 8),
-        ];
         Self {
             family: Family::Sd1,
             prediction: Prediction::Epsilon,
             clip: ClipConfig::sd15(),
-            unet: UnetConfig {
-                in_channels: 4,
-                out_channels: 4,
-                inner: unet_base(blocks, 2, 768, false),
-            },
+            unet: UnetConfig::sd15(),
             vae: VaeConfig::sd15(),
         }
     }
 
     /// Stable Diffusion 2.1 (768, v-prediction) at its published size.
     pub fn sd21() -> Self {
-        let blocks = vec![
-            block(320, true, 5),
-            block(640, true, 10),
-            block(1280, true, 20),
-            block(1280, false, 20),
-        ];
         Self {
             family: Family::Sd2,
             prediction: Prediction::V,
             clip: ClipConfig::sd21(),
-            unet: UnetConfig {
-                in_channels: 4,
-                out_channels: 4,
-                inner: unet_base(blocks, 2, 1024, true),
-            },
+            unet: UnetConfig::sd21(),
             vae: VaeConfig::sd15(),
         }
     }
@@ -137,7 +81,6 @@ impl ModelArch {
     /// An SD 2.x-shaped model (OpenCLIP text tower, linear projections, 64-wide heads,
     /// v-prediction) as small as [`ModelArch::tiny`].
     pub fn tiny_sd2() -> Self {
-        let blocks = vec![block(32, true, 1), block(64, true, 1), block(64, false, 1)];
         Self {
             family: Family::Sd2,
             prediction: Prediction::V,
@@ -146,27 +89,18 @@ impl ModelArch {
                 pad_id: 0,
                 ..ClipConfig::tiny()
             },
-            unet: UnetConfig {
-                in_channels: 4,
-                out_channels: 4,
-                inner: unet_base(blocks, 1, 64, true),
-            },
+            unet: UnetConfig::tiny_sd2(),
             vae: VaeConfig::tiny(),
         }
     }
 
     /// An SD 1.x-shaped model small enough for tests to run in seconds.
     pub fn tiny() -> Self {
-        let blocks = vec![block(32, true, 8), block(64, true, 8), block(64, false, 8)];
         Self {
             family: Family::Sd1,
             prediction: Prediction::Epsilon,
             clip: ClipConfig::tiny(),
-            unet: UnetConfig {
-                in_channels: 4,
-                out_channels: 4,
-                inner: unet_base(blocks, 1, 64, false),
-            },
+            unet: UnetConfig::tiny(),
             vae: VaeConfig::tiny(),
         }
     }
@@ -269,7 +203,7 @@ pub fn infer_unet(w: &Weights, heads: &HeadRule) -> Result<UnetConfig> {
         blocks.push(BlockConfig {
             out_channels: channels,
             use_cross_attn: (depth > 0).then_some(depth),
-            attention_head_dim: heads.heads(i, channels)?,
+            heads: heads.heads(i, channels)?,
         });
     }
     let context = context.ok_or_else(|| {
@@ -280,7 +214,7 @@ pub fn infer_unet(w: &Weights, heads: &HeadRule) -> Result<UnetConfig> {
     Ok(UnetConfig {
         in_channels: conv_in[1],
         out_channels: conv_out[0],
-        inner: unet_base(blocks, layers, context, linear),
+        inner: Structure::sd(blocks, layers, context, linear),
     })
 }
 

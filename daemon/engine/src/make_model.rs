@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
-use candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel;
 use serde_json::json;
 
 use crate::arch::{Family, ModelArch};
@@ -24,6 +23,7 @@ use crate::ldm_names::{self, LdmSource, UnetLayout};
 use crate::noise::SeedStream;
 use crate::schedule::NoiseSchedule;
 use crate::tokenizer::ClipTokenizer;
+use crate::unet::Unet;
 use crate::vae::Vae;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,13 +171,7 @@ fn draw(arch: &ModelArch, seed: u64, dtype: DType, clip_layers: usize) -> Result
     let (vb, clip) = random_init(seed, dtype, &dev);
     ClipTextEncoder::new(vb.pp("text_model"), &clip_cfg)?;
     let (vb, unet) = random_init(seed ^ 1, dtype, &dev);
-    UNet2DConditionModel::new(
-        vb,
-        arch.unet.in_channels,
-        arch.unet.out_channels,
-        false,
-        arch.unet.inner.clone(),
-    )?;
+    Unet::new(vb, &arch.unet, Default::default())?;
     let (vb, vae) = random_init(seed ^ 2, dtype, &dev);
     Vae::new(vb, &arch.vae)?;
     Ok(Components {
@@ -235,7 +229,7 @@ impl MakeModel {
         )?;
         save(&dir.join("text_encoder/model.safetensors"), &c.clip, None)?;
         let u = &arch.unet.inner;
-        let heads: Vec<usize> = u.blocks.iter().map(|b| b.attention_head_dim).collect();
+        let heads: Vec<usize> = u.blocks.iter().map(|b| b.heads).collect();
         let kind = |cross: bool, dir: &str| {
             format!("{}{dir}Block2D", if cross { "CrossAttn" } else { "" })
         };

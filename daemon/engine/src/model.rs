@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::{DType, Device};
-use candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -22,6 +21,7 @@ use crate::clip::{ClipActivation, ClipTextEncoder};
 use crate::error::{EngineError, Result};
 use crate::ldm_names::{UnetLayout, OPENCLIP_PREFIX, UNET_PREFIX, VAE_PREFIX};
 use crate::tokenizer::ClipTokenizer;
+use crate::unet::{AttentionSlicing, Unet, UnetOptions};
 use crate::vae::Vae;
 use crate::weights::{Naming, Patched, Recording, SafetensorsFile, TensorMap, Weights};
 
@@ -38,6 +38,8 @@ pub struct LoadOptions {
     pub device: Device,
     /// The AutoV2 hash when a cache already knows it (hashing a checkpoint reads it all).
     pub known_hash: Option<String>,
+    /// How much attention score memory the UNet holds at once.
+    pub attention: AttentionSlicing,
 }
 
 impl LoadOptions {
@@ -48,6 +50,7 @@ impl LoadOptions {
             dtype: DType::F32,
             device: Device::Cpu,
             known_hash: None,
+            attention: AttentionSlicing::DEFAULT,
         }
     }
 }
@@ -60,7 +63,7 @@ pub struct SdModel {
     pub layout: Layout,
     pub tokenizer: Arc<ClipTokenizer>,
     pub text_encoder: Arc<ClipTextEncoder>,
-    pub unet: Arc<UNet2DConditionModel>,
+    pub unet: Arc<Unet>,
     pub vae: Arc<Vae>,
     /// The tensors the text encoder and UNet were built from, by the names their code
     /// asks for (diffusers names): what LoRAs patch.
@@ -268,7 +271,7 @@ impl SdModel {
         let (text_encoder, text_encoder_weights) =
             Recording::new(clip_w).build(dt, dev, |vb| Ok(ClipTextEncoder::new(vb, &arch.clip)?))?;
         let (unet, unet_weights) =
-            Recording::new(unet_w).build(dt, dev, |vb| build_unet(vb, &arch))?;
+            Recording::new(unet_w).build(dt, dev, |vb| build_unet(vb, &arch, options))?;
         let vae = Vae::new(vae_w.into_var_builder(dt, dev), &arch.vae)?;
         Ok(Self {
             arch,
@@ -286,14 +289,12 @@ impl SdModel {
     }
 }
 
-fn build_unet(vb: candle_nn::VarBuilder, arch: &ModelArch) -> Result<UNet2DConditionModel> {
-    Ok(UNet2DConditionModel::new(
-        vb,
-        arch.unet.in_channels,
-        arch.unet.out_channels,
-        false,
-        arch.unet.inner.clone(),
-    )?)
+fn build_unet(vb: candle_nn::VarBuilder, arch: &ModelArch, options: &LoadOptions) -> Result<Unet> {
+    let unet_options = UnetOptions {
+        slicing: options.attention,
+        ..Default::default()
+    };
+    Ok(Unet::new(vb, &arch.unet, unet_options)?)
 }
 
 impl SdModel {
@@ -317,7 +318,7 @@ impl SdModel {
                 patches: unet,
             };
             let vb = candle_nn::VarBuilder::from_backend(Box::new(backend), dt, dev.clone());
-            out.unet = Arc::new(build_unet(vb, &self.arch)?);
+            out.unet = Arc::new(build_unet(vb, &self.arch, &self.options)?);
         }
         Ok(out)
     }
