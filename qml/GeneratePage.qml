@@ -54,6 +54,7 @@ Item {
                     id: params
                     objectName: "params"
                     launcher: root.launcher
+                    showHires: true
                     Layout.fillWidth: true
                 }
             }

@@ -17,6 +17,8 @@ GridLayout {
     property alias count: countBox.value
     property alias seedText: seedField.text
     property real cfgScale: 7
+    /// Hires fix is for txt2img: the Generate page shows it, img2img does not.
+    property bool showHires: false
     columns: 2
     columnSpacing: 8
     rowSpacing: 6
@@ -34,7 +36,15 @@ GridLayout {
             seed: seedField.text.length > 0 ? Number(seedField.text) : -1,
             width: widthBox.value,
             height: heightBox.value,
-            count: countBox.value
+            count: countBox.value,
+            rng: rngBox.currentText,
+            clip_skip: clipSkipBox.value,
+            subseed: subseedField.text.length > 0 ? Number(subseedField.text) : -1,
+            subseed_strength: subseedStrength.value,
+            enable_hr: root.showHires && hiresBox.checked,
+            hr_scale: hiresScale.value,
+            hr_upscaler: hiresUpscaler.currentText,
+            hr_denoising: hiresStrength.value
         }
     }
 
@@ -54,6 +64,20 @@ GridLayout {
         seedField.text = String(f.seed)
         widthBox.value = f.width
         heightBox.value = f.height
+        // The A1111 seed settings, when the form carries them.
+        if (f.clip_skip === undefined)
+            return
+        pick(rngBox, f.rng)
+        clipSkipBox.value = f.clip_skip
+        subseedField.text = String(f.subseed)
+        subseedStrength.value = f.subseed_strength
+        hiresBox.checked = f.enable_hr
+        hiresScale.value = f.hr_scale
+        pick(hiresUpscaler, f.hr_upscaler)
+        hiresStrength.value = f.hr_denoising
+        // A pasted A1111 image that used these settings shows them.
+        if (f.rng !== "GPU" || f.clip_skip > 1 || f.subseed_strength > 0 || f.enable_hr)
+            advanced.checked = true
     }
 
     Label { text: root.t("model"); color: Theme.text }
@@ -197,5 +221,99 @@ GridLayout {
         from: 1
         to: 16
         value: 1
+    }
+
+    CheckBox {
+        id: advanced
+        objectName: "advanced"
+        Layout.columnSpan: 2
+        text: root.t("advanced")
+    }
+
+    Label { visible: advanced.checked; text: root.t("rng"); color: Theme.text }
+    ComboBox {
+        id: rngBox
+        objectName: "rng"
+        visible: advanced.checked
+        Layout.fillWidth: true
+        model: root.choices.rngs
+        ToolTip.visible: hovered
+        ToolTip.text: root.t("rng-tip")
+    }
+
+    Label { visible: advanced.checked; text: root.t("clip-skip"); color: Theme.text }
+    SpinBox {
+        id: clipSkipBox
+        objectName: "clipSkip"
+        visible: advanced.checked
+        Layout.fillWidth: true
+        from: 1
+        to: 12
+        value: 1
+    }
+
+    Label { visible: advanced.checked; text: root.t("variation-seed"); color: Theme.text }
+    RowLayout {
+        visible: advanced.checked
+        Layout.fillWidth: true
+        TextField {
+            id: subseedField
+            objectName: "subseed"
+            Layout.fillWidth: true
+            Layout.preferredWidth: 80
+            text: "-1"
+            validator: RegularExpressionValidator { regularExpression: /-1|[0-9]{1,10}/ }
+        }
+        Slider {
+            id: subseedStrength
+            objectName: "subseedStrength"
+            Layout.fillWidth: true
+            from: 0
+            to: 1
+            stepSize: 0.05
+            value: 0
+        }
+        Label { text: subseedStrength.value.toFixed(2); color: Theme.text }
+    }
+
+    Label { visible: advanced.checked && root.showHires; text: root.t("hires-fix"); color: Theme.text }
+    RowLayout {
+        visible: advanced.checked && root.showHires
+        Layout.fillWidth: true
+        CheckBox { id: hiresBox; objectName: "hires" }
+        Slider {
+            id: hiresScale
+            objectName: "hiresScale"
+            enabled: hiresBox.checked
+            Layout.fillWidth: true
+            from: 1
+            to: 4
+            stepSize: 0.25
+            value: 2
+        }
+        Label { text: "×" + hiresScale.value.toFixed(2); color: Theme.text }
+        ComboBox {
+            id: hiresUpscaler
+            objectName: "hiresUpscaler"
+            enabled: hiresBox.checked
+            model: root.choices.hiresUpscalers
+        }
+    }
+
+    Label { visible: advanced.checked && root.showHires; text: root.t("hires-strength"); color: Theme.text }
+    RowLayout {
+        visible: advanced.checked && root.showHires
+        Layout.fillWidth: true
+        Slider {
+            id: hiresStrength
+            objectName: "hiresStrength"
+            enabled: hiresBox.checked
+            Layout.fillWidth: true
+            from: 0
+            to: 1
+            stepSize: 0.05
+            value: 0.7
+        }
+        Label { text: hiresStrength.value.toFixed(2); color: Theme.text }
     }
 }

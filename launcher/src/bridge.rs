@@ -158,7 +158,7 @@ use cxx_qt::{CxxQtType, Threading};
 use cxx_qt_lib::QString;
 use ra_launcher_core::files;
 use ra_launcher_core::folders;
-use ra_launcher_core::form::{GenerateForm, FILL_MODES, SIZE_PRESETS};
+use ra_launcher_core::form::{GenerateForm, FILL_MODES, HIRES_UPSCALERS, RNG_SOURCES, SIZE_PRESETS};
 use ra_launcher_core::i18n::{self, Translator};
 use ra_launcher_core::job_view::{GalleryItem, JobView, Phase};
 use ra_launcher_core::notice::Notice;
@@ -231,6 +231,8 @@ fn choices_json() -> String {
         "schedules": ScheduleType::ALL.map(ScheduleType::a1111_name),
         "sizes": SIZE_PRESETS.map(|(w, h)| json!({"width": w, "height": h})),
         "fillModes": FILL_MODES,
+        "rngs": RNG_SOURCES,
+        "hiresUpscalers": HIRES_UPSCALERS,
         "skins": skin::available(crate::user_skins().as_deref())
             .iter()
             .filter_map(|id| skin::load(id, crate::user_skins().as_deref()).ok())

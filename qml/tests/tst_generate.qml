@@ -125,6 +125,29 @@ Item {
             compare(child("scheduleType").currentText, "Karras")
             compare(child("seed").text, "31415")
             compare(child("height").value, 768)
+            verify(!child("advanced").checked)
+        }
+
+        function test_a1111_seed_settings_are_reused_and_sent() {
+            launcher.reuse("a red fox\nSteps: 4, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 512x512, Variation seed: 9, Variation seed strength: 0.25, Clip skip: 2, RNG: CPU, Hires upscale: 1.5, Hires upscaler: Lanczos")
+            verify(child("advanced").checked)
+            compare(child("rng").currentText, "CPU")
+            compare(child("clipSkip").value, 2)
+            compare(child("subseed").text, "9")
+            compare(child("hiresScale").value, 1.5)
+            compare(child("hiresUpscaler").currentText, "Lanczos")
+            verify(child("hires").checked)
+            submit("a red fox", 4)
+            waitEnd()
+            compare(job().phase, "done")
+            tryVerify(function() { return job().infotexts.length > 0 }, 5000)
+            const text = job().infotexts[0]
+            verify(text.indexOf("RNG: CPU") >= 0 && text.indexOf("Hires upscale: 1.5") >= 0, text)
+            child("hires").checked = false
+            child("rng").currentIndex = 0
+            child("clipSkip").value = 1
+            child("subseedStrength").value = 0
+            child("advanced").checked = false
         }
     }
 }

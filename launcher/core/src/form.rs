@@ -54,7 +54,23 @@ pub struct GenerateForm {
     pub mask_blur: u32,
     /// One of [`FILL_MODES`].
     pub inpainting_fill: String,
+    /// What makes an A1111 seed give A1111's image: its noise source (`GPU`, `NV`,
+    /// `CPU`), variation seed and strength, and clip skip.
+    pub rng: String,
+    pub subseed: i64,
+    pub subseed_strength: f64,
+    pub clip_skip: u32,
+    /// Hires fix (Generate only): scale, `Latent` or `Lanczos`, strength.
+    pub enable_hr: bool,
+    pub hr_scale: f64,
+    pub hr_upscaler: String,
+    pub hr_denoising: f64,
 }
+
+/// Noise sources, as A1111's `randn_source` names them.
+pub const RNG_SOURCES: [&str; 3] = ["GPU", "NV", "CPU"];
+/// How hires fix enlarges the first pass.
+pub const HIRES_UPSCALERS: [&str; 2] = ["Latent", "Lanczos"];
 
 impl Default for GenerateForm {
     fn default() -> Self {
@@ -76,6 +92,14 @@ impl Default for GenerateForm {
             mask: String::new(),
             mask_blur: 4,
             inpainting_fill: "original".into(),
+            rng: r.rng,
+            subseed: r.subseed,
+            subseed_strength: r.subseed_strength,
+            clip_skip: r.clip_skip,
+            enable_hr: false,
+            hr_scale: r.hr_scale,
+            hr_upscaler: r.hr_upscaler,
+            hr_denoising: 0.7,
         }
     }
 }
@@ -125,6 +149,20 @@ impl GenerateForm {
                 return Err(field("mask").arg("min", 0).arg("max", 64));
             }
         }
+        if !RNG_SOURCES.contains(&self.rng.as_str()) || !(1..=12).contains(&self.clip_skip) {
+            return Err(field("clip_skip").arg("min", 1).arg("max", 12));
+        }
+        if !(0.0..=1.0).contains(&self.subseed_strength) || self.subseed < -1 {
+            return Err(field("subseed_strength").arg("min", 0).arg("max", 1));
+        }
+        let hires = self.enable_hr && init_image.is_none();
+        if hires
+            && (!(1.0..=4.0).contains(&self.hr_scale)
+                || !HIRES_UPSCALERS.contains(&self.hr_upscaler.as_str())
+                || !(0.0..=1.0).contains(&self.hr_denoising))
+        {
+            return Err(field("hr_scale").arg("min", 1).arg("max", 4));
+        }
         Ok(JobRequest {
             prompt: self.prompt.clone(),
             negative_prompt: self.negative_prompt.clone(),
@@ -136,7 +174,18 @@ impl GenerateForm {
             width: self.width,
             height: self.height,
             count: self.count,
-            denoising_strength: init_image.as_ref().map(|_| self.denoising_strength),
+            denoising_strength: match (&init_image, hires) {
+                (Some(_), _) => Some(self.denoising_strength),
+                (None, true) => Some(self.hr_denoising),
+                (None, false) => None,
+            },
+            rng: self.rng.clone(),
+            subseed: self.subseed,
+            subseed_strength: self.subseed_strength,
+            clip_skip: self.clip_skip,
+            enable_hr: hires,
+            hr_scale: self.hr_scale,
+            hr_upscaler: self.hr_upscaler.clone(),
             init_image,
             mask: (!self.mask.is_empty()).then(|| self.mask.clone()),
             mask_blur: self.mask_blur,
@@ -194,6 +243,25 @@ impl GenerateForm {
         if let Some(m) = info.get("Model") {
             form.model = m.to_string();
         }
+        if let Some(r) = info.get("RNG").filter(|r| RNG_SOURCES.contains(r)) {
+            form.rng = r.to_string();
+        }
+        if let (Some(seed), Some(strength)) = (num("Variation seed"), num("Variation seed strength")) {
+            (form.subseed, form.subseed_strength) = (seed as i64, strength);
+        }
+        if let Some(v) = num("Clip skip") {
+            form.clip_skip = v as u32;
+        }
+        if let Some(scale) = num("Hires upscale") {
+            form.enable_hr = true;
+            form.hr_scale = scale;
+            if let Some(u) = info.get("Hires upscaler").filter(|u| HIRES_UPSCALERS.contains(u)) {
+                form.hr_upscaler = u.to_string();
+            }
+            if let Some(s) = num("Denoising strength") {
+                form.hr_denoising = s;
+            }
+        }
         Ok(form)
     }
 }
@@ -249,6 +317,22 @@ mod tests {
         assert_eq!(r.prompt, "a lighthouse");
         assert_eq!((r.width, r.height, r.steps, r.count), (512, 512, 20, 1));
         assert_eq!((r.init_image, r.denoising_strength, r.model), (None, None, None));
+    }
+
+    #[test]
+    fn an_a1111_infotext_brings_its_seed_settings_along() {
+        let text = "a fox\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 42, Size: 512x512, \
+                    Variation seed: 7, Variation seed strength: 0.25, Denoising strength: 0.55, Clip skip: 2, \
+                    RNG: CPU, Hires upscale: 1.5, Hires upscaler: Lanczos";
+        let form = GenerateForm::from_infotext(text).unwrap();
+        assert_eq!((form.rng.as_str(), form.subseed, form.subseed_strength), ("CPU", 7, 0.25));
+        assert_eq!(form.clip_skip, 2);
+        assert!(form.enable_hr);
+        assert_eq!((form.hr_scale, form.hr_upscaler.as_str(), form.hr_denoising), (1.5, "Lanczos", 0.55));
+        let r = form.to_request().unwrap();
+        assert_eq!((r.rng.as_str(), r.subseed, r.clip_skip), ("CPU", 7, 2));
+        assert!(r.enable_hr);
+        assert_eq!(r.denoising_strength, Some(0.55));
     }
 
     #[test]

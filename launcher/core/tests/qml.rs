@@ -95,6 +95,12 @@ impl Fake {
         if let Some(s) = req.denoising_strength {
             infotext.push_str(&format!(", Denoising strength: {s}"));
         }
+        if req.rng != "GPU" {
+            infotext.push_str(&format!(", RNG: {}", req.rng));
+        }
+        if req.enable_hr {
+            infotext.push_str(&format!(", Hires upscale: {}", req.hr_scale));
+        }
         if req.mask.as_deref().is_some_and(|m| m.starts_with("data:image/png;base64,")) {
             infotext.push_str(&format!(", Mask blur: {}", req.mask_blur));
         }
