@@ -41,7 +41,7 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn run_case(case: &str) -> Result<(), ra_engine::candle::Error> {
+fn run_case(case: &str) -> Result<(), Box<dyn std::error::Error>> {
     let dev = Device::Cpu;
     let dtype = if case.contains("f16") {
         DType::F16

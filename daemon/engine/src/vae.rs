@@ -1,15 +1,27 @@
-//! The KL auto-encoder that maps images to latents and back.
+//! The KL auto-encoder that maps images to latents and back (diffusers'
+//! `AutoencoderKL` names).
 //!
-//! Built from candle's diffusers-compatible blocks; the encoder returns the mean of the
-//! latent distribution rather than a sample, so that img2img is a pure function of its
-//! inputs and the seed.
+//! - The encoder returns the mean of the latent distribution rather than a sample, so
+//!   that img2img is a pure function of its inputs and the seed.
+//! - Latents larger than 96×96 are decoded and encoded in overlapping tiles
+//!   ([`VaeTiling`], [`tiles`]), so memory stays that of a 768² image.
+//! - A half-precision VAE whose output overflows (NaN or inf; SD 1.x's VAE is known to
+//!   in f16) is rebuilt in f32 from the same weights and run again, with a note on
+//!   stderr.
+//! - [`coder`] holds the encoder and decoder networks.
 
-use candle_core::{Module, Result, Tensor};
-use candle_nn::{conv2d, group_norm, Conv2d, Conv2dConfig, GroupNorm, VarBuilder};
-use candle_transformers::models::stable_diffusion::unet_2d_blocks::{
-    DownEncoderBlock2D, DownEncoderBlock2DConfig, UNetMidBlock2D, UNetMidBlock2DConfig,
-    UpDecoderBlock2D, UpDecoderBlock2DConfig,
-};
+pub mod coder;
+pub mod tiles;
+
+use std::sync::Arc;
+
+use candle_core::{DType, Module, Result, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{conv2d, Conv2d, Conv2dConfig, VarBuilder};
+
+use crate::weights::{Recording, TensorMap};
+use coder::{Decoder, Encoder};
+pub use tiles::VaeTiling;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct VaeConfig {
@@ -52,130 +64,72 @@ impl VaeConfig {
     }
 }
 
-fn conv3(i: usize, o: usize, vb: VarBuilder) -> Result<Conv2d> {
-    conv2d(
-        i,
-        o,
-        3,
-        Conv2dConfig {
-            padding: 1,
-            ..Default::default()
-        },
-        vb,
-    )
-}
-
-fn mid_block(vb: VarBuilder, channels: usize, c: &VaeConfig) -> Result<UNetMidBlock2D> {
-    let cfg = UNetMidBlock2DConfig {
-        resnet_eps: 1e-6,
-        output_scale_factor: 1.,
-        attn_num_head_channels: None,
-        resnet_groups: Some(c.norm_num_groups),
-        ..Default::default()
-    };
-    UNetMidBlock2D::new(vb, channels, None, cfg)
-}
-
-struct Encoder {
-    conv_in: Conv2d,
-    down: Vec<DownEncoderBlock2D>,
-    mid: UNetMidBlock2D,
-    norm_out: GroupNorm,
-    conv_out: Conv2d,
-}
-
-impl Encoder {
-    fn new(vb: VarBuilder, c: &VaeConfig) -> Result<Self> {
-        let ch = &c.block_out_channels;
-        let last = ch[ch.len() - 1];
-        let down = (0..ch.len())
-            .map(|i| {
-                let cfg = DownEncoderBlock2DConfig {
-                    num_layers: c.layers_per_block,
-                    resnet_eps: 1e-6,
-                    resnet_groups: c.norm_num_groups,
-                    add_downsample: i + 1 < ch.len(),
-                    downsample_padding: 0,
-                    ..Default::default()
-                };
-                let input = if i == 0 { ch[0] } else { ch[i - 1] };
-                DownEncoderBlock2D::new(vb.pp(format!("down_blocks.{i}")), input, ch[i], cfg)
-            })
-            .collect::<Result<_>>()?;
-        Ok(Self {
-            conv_in: conv3(3, ch[0], vb.pp("conv_in"))?,
-            down,
-            mid: mid_block(vb.pp("mid_block"), last, c)?,
-            norm_out: group_norm(c.norm_num_groups, last, 1e-6, vb.pp("conv_norm_out"))?,
-            conv_out: conv3(last, 2 * c.latent_channels, vb.pp("conv_out"))?,
-        })
-    }
-
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let mut xs = self.conv_in.forward(xs)?;
-        for block in &self.down {
-            xs = block.forward(&xs)?;
-        }
-        let xs = self.mid.forward(&xs, None)?;
-        let xs = candle_nn::ops::silu(&self.norm_out.forward(&xs)?)?;
-        self.conv_out.forward(&xs)
-    }
-}
-
-struct Decoder {
-    conv_in: Conv2d,
-    mid: UNetMidBlock2D,
-    up: Vec<UpDecoderBlock2D>,
-    norm_out: GroupNorm,
-    conv_out: Conv2d,
-}
-
-impl Decoder {
-    fn new(vb: VarBuilder, c: &VaeConfig) -> Result<Self> {
-        let rev: Vec<usize> = c.block_out_channels.iter().rev().copied().collect();
-        let up = (0..rev.len())
-            .map(|i| {
-                let cfg = UpDecoderBlock2DConfig {
-                    num_layers: c.layers_per_block + 1,
-                    resnet_eps: 1e-6,
-                    resnet_groups: c.norm_num_groups,
-                    add_upsample: i + 1 < rev.len(),
-                    ..Default::default()
-                };
-                let input = if i == 0 { rev[0] } else { rev[i - 1] };
-                UpDecoderBlock2D::new(vb.pp(format!("up_blocks.{i}")), input, rev[i], cfg)
-            })
-            .collect::<Result<_>>()?;
-        let first = c.block_out_channels[0];
-        Ok(Self {
-            conv_in: conv3(c.latent_channels, rev[0], vb.pp("conv_in"))?,
-            mid: mid_block(vb.pp("mid_block"), rev[0], c)?,
-            up,
-            norm_out: group_norm(c.norm_num_groups, first, 1e-6, vb.pp("conv_norm_out"))?,
-            conv_out: conv3(first, 3, vb.pp("conv_out"))?,
-        })
-    }
-
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let mut xs = self.mid.forward(&self.conv_in.forward(xs)?, None)?;
-        for block in &self.up {
-            xs = block.forward(&xs)?;
-        }
-        let xs = candle_nn::ops::silu(&self.norm_out.forward(&xs)?)?;
-        self.conv_out.forward(&xs)
-    }
-}
-
 pub struct Vae {
     encoder: Encoder,
     decoder: Decoder,
     quant_conv: Option<Conv2d>,
     post_quant_conv: Option<Conv2d>,
     pub config: VaeConfig,
+    /// When to work in tiles; `None`: never.
+    pub tiling: Option<VaeTiling>,
+    dtype: DType,
+    /// A half-precision VAE's weights (the same tensors it runs on, not a copy), to
+    /// rebuild it in f32 when its output overflows.
+    half_weights: Option<Arc<TensorMap>>,
+}
+
+/// Serves a [`VarBuilder`]'s tensors as a backend, so that [`Recording`] can keep them.
+struct Through(VarBuilder<'static>);
+
+impl SimpleBackend for Through {
+    fn get(
+        &self,
+        s: candle_core::Shape,
+        name: &str,
+        init: candle_nn::Init,
+        dtype: DType,
+        _: &candle_core::Device,
+    ) -> Result<Tensor> {
+        self.0.get_with_hints_dtype(s, name, init, dtype)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, _: &candle_core::Device) -> Result<Tensor> {
+        self.0.get_unchecked_dtype(name, dtype)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.0.contains_tensor(name)
+    }
+}
+
+fn is_half(dtype: DType) -> bool {
+    matches!(dtype, DType::F16 | DType::BF16)
+}
+
+/// Whether every value is finite: `x·0` is 0 for finite `x` and NaN for NaN or ±inf,
+/// so one sum finds any.
+fn all_finite(t: &Tensor) -> Result<bool> {
+    Ok((t.to_dtype(DType::F32)? * 0.0)?
+        .sum_all()?
+        .to_scalar::<f32>()?
+        .is_finite())
 }
 
 impl Vae {
-    pub fn new(vb: VarBuilder, config: &VaeConfig) -> Result<Self> {
+    /// Built in `vb`'s dtype; in f16 or bf16 it keeps the tensors it took so that it can
+    /// fall back to f32.
+    pub fn new(vb: VarBuilder<'static>, config: &VaeConfig) -> crate::Result<Self> {
+        let (dtype, dev) = (vb.dtype(), vb.device().clone());
+        if !is_half(dtype) {
+            return Ok(Self::build(vb, config)?);
+        }
+        let (mut vae, weights) =
+            Recording::new(Through(vb)).build(dtype, &dev, |vb| Ok(Self::build(vb, config)?))?;
+        vae.half_weights = Some(Arc::new(weights));
+        Ok(vae)
+    }
+
+    fn build(vb: VarBuilder, config: &VaeConfig) -> Result<Self> {
         let l = config.latent_channels;
         let one = Conv2dConfig::default();
         Ok(Self {
@@ -190,11 +144,79 @@ impl Vae {
                 .then(|| conv2d(l, l, 1, one, vb.pp("post_quant_conv")))
                 .transpose()?,
             config: config.clone(),
+            tiling: Some(VaeTiling::DEFAULT),
+            dtype: vb.dtype(),
+            half_weights: None,
         })
     }
 
-    /// Image in [-1, 1], `[b, 3, h, w]` → scaled latent mean `[b, c, h/8, w/8]`.
+    /// Image in [-1, 1], `[b, 3, h, w]` → scaled latent mean `[b, c, h/8, w/8]`, in the
+    /// VAE's dtype.
     pub fn encode(&self, image: &Tensor) -> Result<Tensor> {
+        let out = self.encode_any(&image.to_dtype(self.dtype)?)?;
+        self.unless_overflowed(out, "encode", image, Self::encode_any)
+    }
+
+    /// Scaled latent → image in roughly [-1, 1], in the VAE's dtype.
+    pub fn decode(&self, latent: &Tensor) -> Result<Tensor> {
+        let out = self.decode_any(&latent.to_dtype(self.dtype)?)?;
+        self.unless_overflowed(out, "decode", latent, Self::decode_any)
+    }
+
+    /// `out` if it is finite; otherwise, for a half-precision VAE, `run` again on
+    /// `input` by an f32 copy of this VAE.
+    fn unless_overflowed(
+        &self,
+        out: Tensor,
+        what: &str,
+        input: &Tensor,
+        run: fn(&Self, &Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let Some(weights) = &self.half_weights else {
+            return Ok(out);
+        };
+        if all_finite(&out)? {
+            return Ok(out);
+        }
+        eprintln!(
+            "ra-engine: the {:?} VAE's {what} produced NaN or infinity; running it again in f32",
+            self.dtype
+        );
+        // Built for this call and dropped after it: keeping an f32 copy would double
+        // the VAE's memory for a fallback most runs never need.
+        let vb = VarBuilder::from_tensors(weights.as_ref().clone(), DType::F32, input.device());
+        let mut full = Self::build(vb, &self.config)?;
+        full.tiling = self.tiling;
+        run(&full, &input.to_dtype(DType::F32)?)?.to_dtype(self.dtype)
+    }
+
+    fn tiled(&self, h: usize, w: usize) -> Option<&VaeTiling> {
+        self.tiling.as_ref().filter(|t| t.applies(h, w))
+    }
+
+    fn encode_any(&self, image: &Tensor) -> Result<Tensor> {
+        let f = self.config.downscale();
+        let (_, _, h, w) = image.dims4()?;
+        match self.tiled(h / f, w / f) {
+            // Tiles are laid out in latent pixels, so the image must divide into them.
+            Some(t) if h % f == 0 && w % f == 0 => {
+                tiles::run(image, t, f, 1, |x| self.encode_whole(x))
+            }
+            _ => self.encode_whole(image),
+        }
+    }
+
+    fn decode_any(&self, latent: &Tensor) -> Result<Tensor> {
+        let (_, _, h, w) = latent.dims4()?;
+        match self.tiled(h, w) {
+            Some(t) => tiles::run(latent, t, 1, self.config.downscale(), |x| {
+                self.decode_whole(x)
+            }),
+            None => self.decode_whole(latent),
+        }
+    }
+
+    fn encode_whole(&self, image: &Tensor) -> Result<Tensor> {
         let mut moments = self.encoder.forward(image)?;
         if let Some(q) = &self.quant_conv {
             moments = q.forward(&moments)?;
@@ -202,12 +224,69 @@ impl Vae {
         moments.narrow(1, 0, self.config.latent_channels)? * self.config.scaling_factor
     }
 
-    /// Scaled latent → image in roughly [-1, 1].
-    pub fn decode(&self, latent: &Tensor) -> Result<Tensor> {
+    fn decode_whole(&self, latent: &Tensor) -> Result<Tensor> {
         let mut xs = (latent / self.config.scaling_factor)?;
         if let Some(q) = &self.post_quant_conv {
             xs = q.forward(&xs)?;
         }
         self.decoder.forward(&xs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::make_model::random_var_builder;
+    use candle_core::Device;
+
+    /// 2·10⁴ fits in f16 (max 65504), but the decoder's first step divides by the
+    /// scaling factor (0.18215), which overflows to infinity.
+    #[test]
+    fn half_precision_overflow_is_decoded_again_in_f32() {
+        let dev = Device::Cpu;
+        let config = VaeConfig::tiny();
+        let vae = Vae::new(random_var_builder(4, DType::F16, &dev), &config).unwrap();
+        assert!(vae.half_weights.is_some());
+        let latent = (Tensor::randn(0f32, 1., (1, 4, 8, 8), &dev).unwrap() + 2e4)
+            .unwrap()
+            .to_dtype(DType::F16)
+            .unwrap();
+        assert!(!all_finite(&vae.decode_any(&latent).unwrap()).unwrap());
+
+        let out = vae.decode(&latent).unwrap();
+        assert_eq!(out.dtype(), DType::F16);
+        assert!(all_finite(&out).unwrap());
+        // The same weights in f32 throughout: apart only by the f16 rounding of weights.
+        let reference = Vae::new(random_var_builder(4, DType::F32, &dev), &config)
+            .unwrap()
+            .decode(&latent.to_dtype(DType::F32).unwrap())
+            .unwrap();
+        let diff = (out.to_dtype(DType::F32).unwrap() - &reference).unwrap();
+        let worst = diff
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let scale = reference
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        eprintln!("f32 fallback: worst difference {worst:.2e} of {scale:.3}");
+        assert!(worst < 1e-2 * scale, "worst difference {worst} of {scale}");
+    }
+
+    #[test]
+    fn full_precision_has_no_fallback() {
+        let vae = Vae::new(
+            random_var_builder(4, DType::F32, &Device::Cpu),
+            &VaeConfig::tiny(),
+        )
+        .unwrap();
+        assert!(vae.half_weights.is_none());
     }
 }

@@ -144,7 +144,10 @@ impl CrossAttention {
 
     /// `xs: [b, n, query_dim]`, `context: [b, m, context_dim]`.
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
-        let context = context.unwrap_or(xs);
+        // candle 0.11's CPU matmul folds a broadcast weight wrongly over a strided
+        // input (huggingface/candle#3758), so the linear layers only see contiguous ones.
+        let context = context.unwrap_or(xs).contiguous()?;
+        let context = &context;
         let q = self.split_heads(&self.to_q.forward(xs)?)?;
         let k = self.split_heads(&self.to_k.forward(context)?)?;
         let v = self.split_heads(&self.to_v.forward(context)?)?;
