@@ -42,12 +42,8 @@ impl NetworkDirs {
         let stem = name.strip_suffix(".safetensors").unwrap_or(name);
         find(&self.vaes, stem).ok_or_else(|| {
             EngineError::InvalidRequest(format!(
-                "no VAE named {name} in the VAE folders ({}); put the .safetensors file there",
-                self.vaes
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "no VAE named {name} in {}",
+                folder_list(&self.vaes, "VAE", "--vae PATH to an existing file")
             ))
         })
     }
@@ -89,6 +85,17 @@ pub fn lora_uses(networks: &[ExtraNetwork]) -> Result<Vec<LoraUse>> {
             Ok(LoraUse { name, te, unet })
         })
         .collect()
+}
+
+/// Where a missing file was looked for, or how to give a place to look.
+fn folder_list(dirs: &[PathBuf], kind: &str, cli: &str) -> String {
+    if dirs.is_empty() {
+        return format!(
+            "any folder: none is set (the command line takes {cli}; serve uses the {kind} folder under --models-dir)"
+        );
+    }
+    let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    format!("the {kind} folders ({})", list.join(", "))
 }
 
 /// `name.safetensors` in one of `dirs` or a folder directly inside one.
@@ -147,14 +154,10 @@ pub fn apply_loras(
     for u in uses {
         let path = find(&dirs.loras, &u.name).ok_or_else(|| {
             EngineError::InvalidRequest(format!(
-                "the prompt asks for <lora:{}>, but there is no {}.safetensors in the LoRA folders ({})",
+                "the prompt asks for <lora:{}>, but there is no {}.safetensors in {}",
                 u.name,
                 u.name,
-                dirs.loras
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                folder_list(&dirs.loras, "Lora", "--lora-dir DIR")
             ))
         })?;
         hashes.push((u.name.clone(), lora_hash(&path)?));
