@@ -2,10 +2,13 @@
 //! one UNet step with classifier-free guidance (64×64 latent, batch 2, 77-token context)
 //! and one VAE decode to 512×512, for each dtype the CPU can run. The UNet runs with
 //! sliced attention (the default) and, in the `-full` cases, with whole score matrices.
+//! The `-1024` cases decode a 128×128 latent to 1024×1024 once, in tiles (the default
+//! above 96×96) or, with `-whole`, in one piece; their GFLOP/s count the whole decode's
+//! arithmetic, not the tiles' overlaps.
 //!
 //! `cargo bench -p ra-daemon --bench engine [-- CASE…]`; cases: unet-f32 unet-f32-full
-//! unet-f16 unet-f16-full vae-f32 vae-f16. Each case runs in its own process so that
-//! its peak RSS is its own.
+//! unet-f16 unet-f16-full vae-f32 vae-f16 vae-f32-1024 vae-f32-1024-whole. Each case
+//! runs in its own process so that its peak RSS is its own.
 //! Prints a Markdown table for docs/PERFORMANCE.md.
 
 use std::process::Command;
@@ -23,13 +26,15 @@ const UNET_TFLOP: f64 = 1.6;
 const VAE_TFLOP: f64 = 2.5;
 const RUNS: usize = 2;
 
-const CASES: [&str; 6] = [
+const CASES: [&str; 8] = [
     "unet-f32",
     "unet-f32-full",
     "unet-f16",
     "unet-f16-full",
     "vae-f32",
     "vae-f16",
+    "vae-f32-1024",
+    "vae-f32-1024-whole",
 ];
 
 fn peak_rss_mib() -> f64 {
@@ -76,10 +81,19 @@ fn run_case(case: &str) -> Result<(), Box<dyn std::error::Error>> {
             times.push(t.elapsed().as_secs_f64());
         }
     } else {
-        tflop = VAE_TFLOP;
-        let vae = Vae::new(random_var_builder(2, dtype, &dev), &arch.vae)?;
-        let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?.to_dtype(dtype)?;
-        for _ in 0..RUNS {
+        let mut vae = Vae::new(random_var_builder(2, dtype, &dev), &arch.vae)?;
+        if case.ends_with("-whole") {
+            vae.tiling = None;
+        }
+        // A 1024² decode is four 512² ones' arithmetic, and minutes long: run once.
+        let (side, runs) = if case.contains("-1024") {
+            (128, 1)
+        } else {
+            (64, RUNS)
+        };
+        tflop = VAE_TFLOP * (side * side) as f64 / (64.0 * 64.0);
+        let z = Tensor::randn(0f32, 1., (1, 4, side, side), &dev)?.to_dtype(dtype)?;
+        for _ in 0..runs {
             let t = Instant::now();
             let out = vae.decode(&z)?;
             out.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
@@ -119,7 +133,7 @@ fn main() {
         eprintln!("cannot find the bench executable");
         std::process::exit(1);
     };
-    println!("| case | best s | mean s ({RUNS} runs) | GFLOP/s | peak RSS MiB |");
+    println!("| case | best s | mean s ({RUNS} runs, 1 for -1024) | GFLOP/s | peak RSS MiB |");
     println!("| --- | --- | --- | --- | --- |");
     for case in wanted {
         if !CASES.contains(&case) {

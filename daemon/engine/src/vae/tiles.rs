@@ -15,17 +15,18 @@ use candle_core::{DType, Result, Tensor};
 pub struct VaeTiling {
     /// Tile when the latent is larger than this on either side.
     pub above: usize,
-    /// Tile side (768 image pixels at 96).
+    /// The longest tile side (768 image pixels at 96); tiles are cut as long as
+    /// needed to cover the latent, up to this.
     pub tile: usize,
     /// The least overlap between neighbouring tiles.
     pub overlap: usize,
 }
 
 impl VaeTiling {
-    /// Latents up to 96×96 (768² images) run whole, and larger ones in tiles of that
-    /// size overlapping by at least 32 (256 image pixels): memory never exceeds that of
-    /// the largest whole run. Measured on the tiny random VAE, 96-tiles stray half as far
-    /// from the whole decode as 64-tiles for the same arithmetic at a 128 latent.
+    /// Latents up to 96×96 (768² images) run whole, and larger ones in tiles at most
+    /// that size overlapping by at least 32 (256 image pixels): memory never exceeds
+    /// that of the largest whole run. Measured on the tiny random VAE, large tiles stray
+    /// from the whole decode half as far as 64-latent ones.
     pub const DEFAULT: Self = Self {
         above: 96,
         tile: 96,
@@ -44,16 +45,21 @@ impl Default for VaeTiling {
     }
 }
 
-/// Where tiles start along a side of `len`, spread evenly, each `tile` long (or one tile
-/// of `len` when it fits) and overlapping its neighbours by at least `overlap`.
-pub(crate) fn starts(len: usize, tile: usize, overlap: usize) -> Vec<usize> {
-    if len <= tile {
-        return vec![0];
+/// How a side of `len` is cut: the tile length and where each tile starts. As few
+/// tiles as fit within `max_tile` with at least `overlap` shared between neighbours,
+/// then shrunk to just cover the side, so no more is computed twice than needed (a
+/// 128 side takes two 80-long tiles, not two 96-long ones).
+pub(crate) fn layout(len: usize, max_tile: usize, overlap: usize) -> (usize, Vec<usize>) {
+    if len <= max_tile {
+        return (len, vec![0]);
     }
-    let stride = tile.saturating_sub(overlap).max(1);
-    let n = (len - overlap.min(tile - 1)).div_ceil(stride).max(2);
+    let overlap = overlap.min(max_tile - 1);
+    let n = (len - overlap).div_ceil(max_tile - overlap);
+    // n tiles of this length, each sharing `overlap` with the next, reach `len`.
+    let tile = (len + (n - 1) * overlap).div_ceil(n).min(max_tile);
     let span = len - tile;
-    (0..n).map(|i| (i * span + (n - 1) / 2) / (n - 1)).collect()
+    let starts = (0..n).map(|i| (i * span + (n - 1) / 2) / (n - 1)).collect();
+    (tile, starts)
 }
 
 /// Blend weights along one side of a tile `size` long whose overlaps with the tiles
@@ -81,8 +87,7 @@ struct Side {
 
 impl Side {
     fn new(len: usize, t: &VaeTiling) -> Self {
-        let size = t.tile.min(len);
-        let s = starts(len, t.tile, t.overlap);
+        let (size, s) = layout(len, t.tile, t.overlap);
         let overlap = |a: usize, b: usize| (a + size).saturating_sub(b);
         let overlaps = (0..s.len())
             .map(|i| {
@@ -168,18 +173,22 @@ mod tests {
 
     #[test]
     fn tiles_cover_the_side_with_at_least_the_overlap() {
-        assert_eq!(starts(128, 96, 32), vec![0, 32]);
-        assert_eq!(starts(256, 96, 32), vec![0, 53, 107, 160]);
-        assert_eq!(starts(64, 64, 16), vec![0]);
-        assert_eq!(starts(40, 64, 16), vec![0]);
-        assert_eq!(starts(128, 64, 16), vec![0, 32, 64]);
-        assert_eq!(starts(97, 64, 16), vec![0, 33]);
-        for len in 65..400 {
-            let s = starts(len, 64, 16);
-            assert_eq!(s[0], 0);
-            assert_eq!(s.last().copied(), Some(len - 64), "len {len}");
-            for pair in s.windows(2) {
-                assert!(pair[0] + 64 - pair[1] >= 16, "len {len}: {s:?}");
+        assert_eq!(layout(64, 96, 32), (64, vec![0]));
+        assert_eq!(layout(96, 96, 32), (96, vec![0]));
+        assert_eq!(layout(128, 96, 32), (80, vec![0, 48]));
+        assert_eq!(layout(256, 96, 32), (88, vec![0, 56, 112, 168]));
+        for (max_tile, overlap) in [(16, 4), (64, 16), (96, 32)] {
+            for len in max_tile + 1..600 {
+                let (tile, s) = layout(len, max_tile, overlap);
+                assert!(tile <= max_tile);
+                assert_eq!(s[0], 0);
+                assert_eq!(s.last().map(|l| l + tile), Some(len), "len {len}");
+                for pair in s.windows(2) {
+                    assert!(
+                        pair[0] + tile >= pair[1] + overlap,
+                        "len {len}: {tile} {s:?}"
+                    );
+                }
             }
         }
     }
