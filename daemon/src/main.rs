@@ -288,8 +288,8 @@ struct GenerateArgs {
     /// f32 (the CPU default), f16 or bf16.
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     dtype: DtypeArg,
-    /// Attention scores held at once, in MiB (default 128); 0 holds whole score
-    /// matrices, about 2 GB more at 512² (to measure what slicing saves).
+    /// Attention scores held at once, in MiB (default 16); 0 holds whole score
+    /// matrices, about 1.8 GB more at 512² (to measure what slicing saves).
     #[arg(long, value_name = "MIB")]
     attention_slice_mib: Option<usize>,
     /// Where to write the PNG.

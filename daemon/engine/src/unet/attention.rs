@@ -21,9 +21,12 @@ pub enum AttentionSlicing {
 }
 
 impl AttentionSlicing {
-    /// 128 MiB of scores: at 512² with CFG, 512-row slices of SD 1.5's first level
-    /// (16 heads × 512 rows × 4096 keys × 4 bytes), each still a large matrix product.
-    pub const DEFAULT: Self = Self::Budget(128 << 20);
+    /// 16 MiB of scores: at 512² with CFG, 64-row slices of SD 1.5's first level
+    /// (16 heads × 64 rows × 4096 keys × 4 bytes). The fastest budget measured here,
+    /// from 1 MiB to whole matrices, at 4096 and 16384 keys: about 10 % faster than
+    /// whole matrices, probably because a slice's scores are still in cache when
+    /// softmax and the second product read them (docs/PERFORMANCE.md).
+    pub const DEFAULT: Self = Self::Budget(16 << 20);
 
     /// From a size in MiB, as the CLI takes it: 0 means [`AttentionSlicing::Full`].
     pub fn from_mib(mib: usize) -> Self {
@@ -212,11 +215,12 @@ mod tests {
     #[test]
     fn rows_per_slice_follow_the_budget() {
         // SD 1.5's first level at 512² with CFG: 16 heads over 4096 keys.
-        assert_eq!(AttentionSlicing::DEFAULT.rows(4096, 16, 4096), 512);
+        assert_eq!(AttentionSlicing::DEFAULT.rows(4096, 16, 4096), 64);
         assert_eq!(AttentionSlicing::Full.rows(4096, 16, 4096), 4096);
         assert_eq!(AttentionSlicing::Budget(1).rows(4096, 16, 4096), 1);
-        // Cross-attention's 77 keys fit whole.
-        assert_eq!(AttentionSlicing::DEFAULT.rows(4096, 16, 77), 4096);
+        // Cross-attention's 77 keys: two slices.
+        assert_eq!(AttentionSlicing::DEFAULT.rows(4096, 16, 77), 3404);
+        assert_eq!(AttentionSlicing::DEFAULT.rows(100, 16, 77), 100);
         assert_eq!(AttentionSlicing::from_mib(0), AttentionSlicing::Full);
         assert_eq!(
             AttentionSlicing::from_mib(2),
