@@ -289,7 +289,7 @@ struct GenerateArgs {
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     dtype: DtypeArg,
     /// Attention scores held at once, in MiB (default 16); 0 holds whole score
-    /// matrices, about 1.8 GB more at 512² (to measure what slicing saves).
+    /// matrices, about 1.8 GiB more at 512² (to measure what slicing saves).
     #[arg(long, value_name = "MIB")]
     attention_slice_mib: Option<usize>,
     /// Where to write the PNG.
