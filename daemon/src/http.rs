@@ -88,9 +88,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NoSuchJob(_) => StatusCode::NOT_FOUND,
             ServiceError::NotCancellable(_)
             | ServiceError::JobActive(_)
-            | ServiceError::NoModelInstalled(_) => {
-                StatusCode::CONFLICT
-            }
+            | ServiceError::NoModelInstalled(_) => StatusCode::CONFLICT,
             ServiceError::SaveInput(_) | ServiceError::Store(_) | ServiceError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

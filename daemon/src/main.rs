@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use ra_engine::make_model::{MakeModel, OutputLayout, Preset};
 use ra_engine::unet::AttentionSlicing;
-use ra_engine::{EngineError, GenerateRequest, InitImage, LoadOptions, SdModel};
+use ra_engine::{EngineError, GenerateRequest, LoadOptions, SdModel};
 use ra_wire::{SamplerName, ScheduleType};
 
 #[derive(Parser)]
@@ -333,7 +333,12 @@ fn main() -> ExitCode {
                     vectors,
                 },
         } => make_network(&model, &out, |m| {
-            ra_engine::make_model::write_embedding(&out, m.arch.clip.embed_dim, vectors.max(1), seed)
+            ra_engine::make_model::write_embedding(
+                &out,
+                m.arch.clip.embed_dim,
+                vectors.max(1),
+                seed,
+            )
         }),
         Command::Dev {
             command:
@@ -383,7 +388,10 @@ fn make_network(
     write: impl FnOnce(&SdModel) -> ra_engine::Result<()>,
 ) -> Result<()> {
     if out.exists() {
-        return Err(input_err(format!("{} exists; choose another --out", out.display())));
+        return Err(input_err(format!(
+            "{} exists; choose another --out",
+            out.display()
+        )));
     }
     check_output_path(out)?;
     let m = SdModel::load(model, &LoadOptions::cpu())
@@ -395,7 +403,9 @@ fn make_network(
 
 fn parse_prompt(prompt: &str, steps: u32) -> Result<()> {
     if steps == 0 || steps > 1000 {
-        return Err(input_err(format!("--steps must be between 1 and 1000, got {steps}")));
+        return Err(input_err(format!(
+            "--steps must be between 1 and 1000, got {steps}"
+        )));
     }
     let parsed = ra_tokenizer::prompt::ParsedPrompt::parse(prompt, steps)
         .map_err(|e| input_err(e.to_string()))?;
@@ -412,7 +422,9 @@ fn noise(rng: &str, seed: u64, shape: &str, draws: u32) -> Result<()> {
         .ok_or_else(|| input_err(format!("--shape must look like 1x4x64x64, not '{shape}'")))?;
     let n: usize = dims.iter().product();
     if n > 1 << 26 {
-        return Err(input_err(format!("--shape {shape} is {n} values; at most 67108864 per draw")));
+        return Err(input_err(format!(
+            "--shape {shape} is {n} values; at most 67108864 per draw"
+        )));
     }
     let mut stream = ra_engine::noise::NoiseStream::new(rng, seed);
     let all: Vec<Vec<f32>> = (0..draws).map(|_| stream.normals(n)).collect();
@@ -477,44 +489,47 @@ fn generate(args: GenerateArgs) -> Result<()> {
     };
     check_output_path(&args.out)?;
     let read_image = |what: &str, path: &Path| {
-        std::fs::read(path).map_err(|e| input_err(format!("cannot read {what} {}: {e}", path.display())))
+        std::fs::read(path)
+            .map_err(|e| input_err(format!("cannot read {what} {}: {e}", path.display())))
     };
     let mut size = (args.width, args.height);
     let init = match &args.init_image {
         Some(path) => {
-            let mut image = ra_engine::pipeline::load_image(&read_image("init image", path)?)
+            let image = ra_engine::pipeline::load_image(&read_image("init image", path)?)
                 .map_err(|e| input_err(format!("{}: {e}", path.display())))?;
-            let mut mask = match &args.mask {
+            let mask = match &args.mask {
                 Some(m) => Some(
                     ra_engine::inpaint::Mask::decode(&read_image("mask", m)?)
                         .map_err(|e| input_err(format!("{}: {e}", m.display())))?,
                 ),
                 None => None,
             };
-            if let Some(spec) = &args.outpaint {
-                let (canvas, border) =
-                    ra_engine::inpaint::outpaint_canvas(&image, parse_outpaint(spec)?)?;
-                size = (Some(canvas.width.div_ceil(8) * 8), Some(canvas.height.div_ceil(8) * 8));
-                image = canvas;
-                mask = Some(border);
-            }
+            let outpaint = match &args.outpaint {
+                Some(spec) => parse_outpaint(spec)?,
+                None => [0; 4],
+            };
             let fill = ra_engine::inpaint::InpaintFill::parse(&args.inpainting_fill)?;
-            Some(InitImage {
-                image,
-                strength: args.denoising_strength.unwrap_or(0.75),
-                mask: mask.map(|image| ra_engine::inpaint::Mask {
-                    image,
-                    blur: args.mask_blur,
-                    invert: args.invert_mask,
-                    fill,
-                    only_masked: args.only_masked_padding.is_some(),
-                    padding: args.only_masked_padding.unwrap_or(0),
-                }),
-            })
+            let strength = args.denoising_strength.unwrap_or(0.75);
+            let (init, canvas) =
+                ra_engine::inpaint::init_image(image, strength, mask, outpaint, |image| {
+                    ra_engine::inpaint::Mask {
+                        image,
+                        blur: args.mask_blur,
+                        invert: args.invert_mask,
+                        fill,
+                        only_masked: args.only_masked_padding.is_some(),
+                        padding: args.only_masked_padding.unwrap_or(0),
+                    }
+                })?;
+            if let Some((w, h)) = canvas {
+                size = (Some(w), Some(h));
+            }
+            Some(init)
         }
         None => None,
     };
-    let rng = ra_engine::noise::RngSource::parse(&args.rng).map_err(|e| input_err(e.to_string()))?;
+    let rng =
+        ra_engine::noise::RngSource::parse(&args.rng).map_err(|e| input_err(e.to_string()))?;
     let mut options = ra_engine::sampler::SamplerOptions::for_sampler(sampler);
     options.eta = args.eta.unwrap_or(options.eta);
     options.s_noise = args.s_noise.unwrap_or(options.s_noise);

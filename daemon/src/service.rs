@@ -366,7 +366,11 @@ pub fn validate(req: &JobRequest) -> Result<()> {
     }
     if req.mask_blur > 64 || req.inpaint_full_res_padding > max {
         return Err(ServiceError::invalid(
-            if req.mask_blur > 64 { "mask_blur" } else { "inpaint_full_res_padding" },
+            if req.mask_blur > 64 {
+                "mask_blur"
+            } else {
+                "inpaint_full_res_padding"
+            },
             format!("mask_blur must be 0–64 and inpaint_full_res_padding 0–{max} pixels"),
         ));
     }
@@ -408,7 +412,9 @@ pub fn validate(req: &JobRequest) -> Result<()> {
             if !(1.0..=4.0).contains(&hr.scale) || w > max || h > max {
                 return Err(ServiceError::invalid(
                     "hr_scale",
-                    format!("hr_scale must be 1–4 and give at most {max} pixels a side ({w}×{h} asked)"),
+                    format!(
+                        "hr_scale must be 1–4 and give at most {max} pixels a side ({w}×{h} asked)"
+                    ),
                 ));
             }
         }

@@ -12,11 +12,11 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use ra_engine::inpaint::{outpaint_canvas, InpaintFill, Mask};
+use ra_engine::inpaint::{init_image, InpaintFill, Mask};
 use ra_engine::noise::{RngSource, Variation};
 use ra_engine::pipeline::{HiresFix, HiresUpscaler};
 use ra_engine::sampler::SamplerOptions;
-use ra_engine::{EngineError, GenerateRequest, InitImage, LoadOptions, SdModel};
+use ra_engine::{EngineError, GenerateRequest, LoadOptions, SdModel};
 use ra_wire::{JobEvent, JobRequest, JobStatus, SamplerName, ScheduleType};
 use tokio::sync::broadcast;
 
@@ -408,40 +408,32 @@ fn engine_request(req: &JobRequest) -> Result<GenerateRequest, String> {
         .ok()
         .or(legacy)
         .unwrap_or(ScheduleType::Automatic);
-    let read = |what: &str, path: &str| {
-        std::fs::read(path).map_err(|e| format!("{what} {path}: {e}"))
-    };
+    let read =
+        |what: &str, path: &str| std::fs::read(path).map_err(|e| format!("{what} {path}: {e}"));
     let fill = InpaintFill::parse(&req.inpainting_fill).map_err(|e| e.to_string())?;
     let (mut width, mut height) = (req.width, req.height);
     let init = match &req.init_image {
         Some(path) => {
-            let mut image = ra_engine::pipeline::load_image(&read("init image", path)?)
+            let image = ra_engine::pipeline::load_image(&read("init image", path)?)
                 .map_err(|e| e.to_string())?;
-            let mut mask_image = match &req.mask {
+            let mask = match &req.mask {
                 Some(path) => Some(Mask::decode(&read("mask", path)?).map_err(|e| e.to_string())?),
                 None => None,
             };
-            if req.outpaint.iter().any(|&p| p > 0) {
-                let (canvas, border) =
-                    outpaint_canvas(&image, req.outpaint).map_err(|e| e.to_string())?;
-                // The canvas is generated at its own size, rounded to the latent grid.
-                width = canvas.width.div_ceil(8) * 8;
-                height = canvas.height.div_ceil(8) * 8;
-                image = canvas;
-                mask_image = Some(border);
-            }
-            Some(InitImage {
+            let strength = req.denoising_strength.unwrap_or(0.75);
+            let (init, size) = init_image(image, strength, mask, req.outpaint, |image| Mask {
                 image,
-                strength: req.denoising_strength.unwrap_or(0.75),
-                mask: mask_image.map(|image| Mask {
-                    image,
-                    blur: req.mask_blur,
-                    invert: req.inpainting_mask_invert,
-                    fill,
-                    only_masked: req.inpaint_full_res,
-                    padding: req.inpaint_full_res_padding,
-                }),
+                blur: req.mask_blur,
+                invert: req.inpainting_mask_invert,
+                fill,
+                only_masked: req.inpaint_full_res,
+                padding: req.inpaint_full_res_padding,
             })
+            .map_err(|e| e.to_string())?;
+            if let Some(s) = size {
+                (width, height) = s;
+            }
+            Some(init)
         }
         None => None,
     };

@@ -373,7 +373,9 @@ fn make_model_refuses_to_overwrite() {
 }
 
 fn reference(name: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/data/a1111").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("engine/tests/data/a1111")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -424,7 +426,10 @@ fn prompt_parse_agrees_with_a1111_on_the_reference_table() {
         assert!(o.status.success(), "{prompt:?}: {}", stderr(&o));
         let ours: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         if !same(&ours["and"], &expected["and"]) {
-            failures.push(format!("{prompt:?} ({steps} steps)\n  ours:  {}\n  a1111: {}", ours["and"], expected["and"]));
+            failures.push(format!(
+                "{prompt:?} ({steps} steps)\n  ours:  {}\n  a1111: {}",
+                ours["and"], expected["and"]
+            ));
         }
         let nets: Vec<serde_json::Value> = ours["extra_networks"]
             .as_array()
@@ -433,10 +438,18 @@ fn prompt_parse_agrees_with_a1111_on_the_reference_table() {
             .map(|n| serde_json::json!([n["kind"], n["args"]]))
             .collect();
         if serde_json::Value::from(nets) != case["extra_networks"] {
-            failures.push(format!("{prompt:?}: extra networks {}", ours["extra_networks"]));
+            failures.push(format!(
+                "{prompt:?}: extra networks {}",
+                ours["extra_networks"]
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -444,7 +457,9 @@ fn dev_noise_prints_each_draw_as_a1111s_generators_make_it() {
     let data = reference("noise.json");
     let case = &data["gpu"]["cases"][2];
     let seed = case["seed"].to_string();
-    let o = run(&["dev", "noise", "--rng", "GPU", "--seed", &seed, "--shape", "1x4x8x8", "--draws", "2"]);
+    let o = run(&[
+        "dev", "noise", "--rng", "GPU", "--seed", &seed, "--shape", "1x4x8x8", "--draws", "2",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let draws: Vec<Vec<f32>> = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(draws.len(), 2);
@@ -453,12 +468,20 @@ fn dev_noise_prints_each_draw_as_a1111s_generators_make_it() {
             assert!((a - b.as_f64().unwrap() as f32).abs() <= 1e-6);
         }
     }
-    let cpu = run(&["dev", "noise", "--rng", "cpu", "--seed", "0", "--shape", "4"]);
+    let cpu = run(&[
+        "dev", "noise", "--rng", "cpu", "--seed", "0", "--shape", "4",
+    ]);
     let small: Vec<Vec<f32>> = serde_json::from_slice(&cpu.stdout).unwrap();
     assert!((small[0][0] - 1.540_996).abs() < 1e-5, "{small:?}");
     for (args, needle) in [
-        (vec!["dev", "noise", "--rng", "XPU", "--seed", "1"], "RNG source"),
-        (vec!["dev", "noise", "--seed", "1", "--shape", "1x0x8"], "--shape"),
+        (
+            vec!["dev", "noise", "--rng", "XPU", "--seed", "1"],
+            "RNG source",
+        ),
+        (
+            vec!["dev", "noise", "--seed", "1", "--shape", "1x0x8"],
+            "--shape",
+        ),
         (vec!["prompt", "parse", "(x:1.2.3)"], "not a number"),
         (vec!["prompt", "parse", "--steps", "0", "x"], "--steps"),
     ] {
@@ -474,18 +497,31 @@ fn inpainting_and_outpainting_from_the_command_line() {
     let m = models();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.png");
-    let rgb = (0..64u32 * 64).flat_map(|i| [(i % 64 * 4) as u8, (i / 64 * 4) as u8, 90]).collect();
+    let rgb = (0..64u32 * 64)
+        .flat_map(|i| [(i % 64 * 4) as u8, (i / 64 * 4) as u8, 90])
+        .collect();
     let original = ra_wire::PngImage::new(64, 64, rgb).unwrap();
     std::fs::write(&input, original.encode(None).unwrap()).unwrap();
     let mask = dir.path().join("mask.png");
-    let white_right = (0..64u32 * 64).flat_map(|i| [if i % 64 >= 32 { 255 } else { 0 }; 3]).collect();
+    let white_right = (0..64u32 * 64)
+        .flat_map(|i| [if i % 64 >= 32 { 255 } else { 0 }; 3])
+        .collect();
     let mask_png = ra_wire::PngImage::new(64, 64, white_right).unwrap();
     std::fs::write(&mask, mask_png.encode(None).unwrap()).unwrap();
     let out = dir.path().join("inpainted.png");
     let o = generate(
         &m.single,
         &out,
-        &["--init-image", p(&input), "--denoising-strength", "0.9", "--mask", p(&mask), "--inpainting-fill", "latent noise"],
+        &[
+            "--init-image",
+            p(&input),
+            "--denoising-strength",
+            "0.9",
+            "--mask",
+            p(&mask),
+            "--inpainting-fill",
+            "latent noise",
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(&out).unwrap();
@@ -493,7 +529,11 @@ fn inpainting_and_outpainting_from_the_command_line() {
     for y in 0..64 {
         // The default mask blur (4) softens 10 pixels either side of the edge at x = 32.
         let row = |img: &ra_wire::PngImage| img.rgb[y * 64 * 3..(y * 64 + 20) * 3].to_vec();
-        assert_eq!(row(&result), row(&original), "row {y} of the kept half changed");
+        assert_eq!(
+            row(&result),
+            row(&original),
+            "row {y} of the kept half changed"
+        );
     }
     assert_ne!(result.rgb, original.rgb);
 
@@ -501,7 +541,14 @@ fn inpainting_and_outpainting_from_the_command_line() {
     let o = generate(
         &m.single,
         &wide,
-        &["--init-image", p(&input), "--denoising-strength", "1", "--outpaint", "32,0,0,8"],
+        &[
+            "--init-image",
+            p(&input),
+            "--denoising-strength",
+            "1",
+            "--outpaint",
+            "32,0,0,8",
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let img = ra_engine::pipeline::load_image(&std::fs::read(&wide).unwrap()).unwrap();
@@ -510,8 +557,33 @@ fn inpainting_and_outpainting_from_the_command_line() {
     let bad = dir.path().join("bad.png");
     for (extra, needle) in [
         (vec!["--mask", p(&mask)], "--init-image"),
-        (vec!["--init-image", p(&input), "--denoising-strength", "0.5", "--mask", p(&input), "--invert-mask", "--mask-blur", "0", "--inpainting-fill", "sideways"], "inpainting fill"),
-        (vec!["--init-image", p(&input), "--denoising-strength", "0.5", "--outpaint", "1,2"], "--outpaint"),
+        (
+            vec![
+                "--init-image",
+                p(&input),
+                "--denoising-strength",
+                "0.5",
+                "--mask",
+                p(&input),
+                "--invert-mask",
+                "--mask-blur",
+                "0",
+                "--inpainting-fill",
+                "sideways",
+            ],
+            "inpainting fill",
+        ),
+        (
+            vec![
+                "--init-image",
+                p(&input),
+                "--denoising-strength",
+                "0.5",
+                "--outpaint",
+                "1,2",
+            ],
+            "--outpaint",
+        ),
         (vec!["--rng", "TPU"], "RNG source"),
     ] {
         let o = generate(&m.single, &bad, &extra);

@@ -230,7 +230,10 @@ fn progress_moves_and_interrupt_ends_the_job_within_a_step() {
     // A running job cannot leave the history.
     let history = format!("/ra/v1/history/{id}");
     let (st, _, b) = http(&d.addr, "DELETE", &history, None, None);
-    assert_eq!((st, json_of(&b)["code"].as_str()), (409, Some("job_active")));
+    assert_eq!(
+        (st, json_of(&b)["code"].as_str()),
+        (409, Some("job_active"))
+    );
     let (st, _, _) = http(&d.addr, "POST", "/sdapi/v1/interrupt", None, None);
     assert_eq!(st, 200);
     let job = wait_status(&d, id, &["cancelled"]);
@@ -240,7 +243,10 @@ fn progress_moves_and_interrupt_ends_the_job_within_a_step() {
     let (st, _, _) = http(&d.addr, "DELETE", &history, None, None);
     assert_eq!(st, 200);
     let (st, _, b) = http(&d.addr, "GET", &format!("/ra/v1/jobs/{id}"), None, None);
-    assert_eq!((st, json_of(&b)["code"].as_str()), (404, Some("no_such_job")));
+    assert_eq!(
+        (st, json_of(&b)["code"].as_str()),
+        (404, Some("no_such_job"))
+    );
 }
 
 #[test]
@@ -795,7 +801,9 @@ fn first_image(b: &[u8]) -> (ra_wire::PngImage, String) {
 fn img2img_inpaints_with_a1111s_fields_and_settings() {
     let data = data_dir();
     let d = start(data.path(), &[]);
-    let rgb: Vec<u8> = (0..64u32 * 64).flat_map(|i| [(i % 64 * 4) as u8, (i / 64 * 4) as u8, 90]).collect();
+    let rgb: Vec<u8> = (0..64u32 * 64)
+        .flat_map(|i| [(i % 64 * 4) as u8, (i / 64 * 4) as u8, 90])
+        .collect();
     let original = ra_wire::PngImage::new(64, 64, rgb).unwrap();
     // A painted layer as the launcher sends it: white strokes on transparency.
     let mut layer = image::RgbaImage::new(64, 64);
@@ -806,9 +814,15 @@ fn img2img_inpaints_with_a1111s_fields_and_settings() {
     }
     let mut mask_png = Vec::new();
     layer
-        .write_to(&mut std::io::Cursor::new(&mut mask_png), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut mask_png),
+            image::ImageFormat::Png,
+        )
         .unwrap();
-    let mask = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(&mask_png));
+    let mask = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&mask_png)
+    );
     let body = json!({"prompt": "a cat", "init_images": [png_b64(&original)], "mask": mask, "mask_blur": 2,
                       "inpainting_fill": 1, "inpaint_full_res": false, "denoising_strength": 0.9,
                       "steps": 3, "width": 64, "height": 64, "seed": 5, "subseed": 9, "subseed_strength": 0.2,
@@ -818,10 +832,19 @@ fn img2img_inpaints_with_a1111s_fields_and_settings() {
     let (img, text) = first_image(&b);
     for y in 0..64 {
         let row = |i: &ra_wire::PngImage| i.rgb[y * 64 * 3..(y * 64 + 24) * 3].to_vec();
-        assert_eq!(row(&img), row(&original), "row {y} of the kept half changed");
+        assert_eq!(
+            row(&img),
+            row(&original),
+            "row {y} of the kept half changed"
+        );
     }
     assert_ne!(img.rgb, original.rgb);
-    for needle in ["RNG: CPU", "Clip skip: 2", "Variation seed: 9", "Variation seed strength: 0.2"] {
+    for needle in [
+        "RNG: CPU",
+        "Clip skip: 2",
+        "Variation seed: 9",
+        "Variation seed strength: 0.2",
+    ] {
         assert!(text.contains(needle), "{needle} missing from {text}");
     }
 }
@@ -833,11 +856,26 @@ fn bad_inpainting_fields_get_422_and_leave_no_input_behind() {
     let image = png_b64(&ra_wire::PngImage::new(64, 64, vec![50; 64 * 64 * 3]).unwrap());
     for (body, field) in [
         (json!({"mask": image}), "init_images"),
-        (json!({"init_images": [image], "mask": "not base64!"}), "mask"),
-        (json!({"init_images": [image], "mask": base64::engine::general_purpose::STANDARD.encode(b"GIF89a")}), "mask"),
-        (json!({"init_images": [image], "mask": image, "inpainting_fill": 7}), "inpainting_fill"),
-        (json!({"init_images": [image], "override_settings": {"randn_source": "TPU"}}), "override_settings"),
-        (json!({"init_images": [image], "subseed_strength": 2}), "subseed_strength"),
+        (
+            json!({"init_images": [image], "mask": "not base64!"}),
+            "mask",
+        ),
+        (
+            json!({"init_images": [image], "mask": base64::engine::general_purpose::STANDARD.encode(b"GIF89a")}),
+            "mask",
+        ),
+        (
+            json!({"init_images": [image], "mask": image, "inpainting_fill": 7}),
+            "inpainting_fill",
+        ),
+        (
+            json!({"init_images": [image], "override_settings": {"randn_source": "TPU"}}),
+            "override_settings",
+        ),
+        (
+            json!({"init_images": [image], "subseed_strength": 2}),
+            "subseed_strength",
+        ),
     ] {
         let (st, _, b) = http(&d.addr, "POST", "/sdapi/v1/img2img", Some(&body), None);
         assert_eq!(st, 422, "{body}: {}", String::from_utf8_lossy(&b));
@@ -860,10 +898,16 @@ fn txt2img_hires_fix_returns_the_larger_image() {
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
     let (img, text) = first_image(&b);
     assert_eq!((img.width, img.height), (96, 96));
-    assert!(text.contains("Hires upscale: 1.5") && text.contains("Denoising strength: 0.5"), "{text}");
+    assert!(
+        text.contains("Hires upscale: 1.5") && text.contains("Denoising strength: 0.5"),
+        "{text}"
+    );
     for (body, field) in [
         (json!({"enable_hr": true, "hr_scale": 9}), "hr_scale"),
-        (json!({"enable_hr": true, "hr_upscaler": "ESRGAN_4x"}), "hr_upscaler"),
+        (
+            json!({"enable_hr": true, "hr_upscaler": "ESRGAN_4x"}),
+            "hr_upscaler",
+        ),
     ] {
         let (st, _, b) = http(&d.addr, "POST", "/sdapi/v1/txt2img", Some(&body), None);
         assert_eq!(st, 422, "{body}: {}", String::from_utf8_lossy(&b));

@@ -210,7 +210,11 @@ impl ClipTextEncoder {
         let positions = Tensor::arange(0u32, n as u32, ids.device())?;
         let mut xs = tokens.broadcast_add(&self.position_embedding.forward(&positions)?)?;
         let mask = causal_mask(n, ids.device())?;
-        let run = self.layers.len().saturating_sub(clip_skip.max(1) - 1).max(1);
+        let run = self
+            .layers
+            .len()
+            .saturating_sub(clip_skip.max(1) - 1)
+            .max(1);
         for layer in &self.layers[..run] {
             xs = layer.forward(&xs, &mask)?;
         }

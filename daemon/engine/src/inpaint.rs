@@ -153,8 +153,14 @@ pub fn prepare(image: &PngImage, mask: &Mask, width: u32, height: u32) -> Result
     if mask.only_masked {
         let region = expand_to_aspect(crop_region(&m, mask.padding), width, height, iw, ih);
         let crop = |img: &RgbImage| {
-            image::imageops::crop_imm(img, region.x1, region.y1, region.x2 - region.x1, region.y2 - region.y1)
-                .to_image()
+            image::imageops::crop_imm(
+                img,
+                region.x1,
+                region.y1,
+                region.x2 - region.x1,
+                region.y2 - region.y1,
+            )
+            .to_image()
         };
         let crop_mask = image::imageops::crop_imm(
             &m,
@@ -205,7 +211,8 @@ impl Prepared {
         let mut base = match self.paste {
             Some(r) => {
                 let mut base = self.original.clone();
-                let scaled = image::imageops::resize(&gen, r.x2 - r.x1, r.y2 - r.y1, FilterType::Lanczos3);
+                let scaled =
+                    image::imageops::resize(&gen, r.x2 - r.x1, r.y2 - r.y1, FilterType::Lanczos3);
                 image::imageops::replace(&mut base, &scaled, i64::from(r.x1), i64::from(r.y1));
                 base
             }
@@ -218,7 +225,8 @@ impl Prepared {
         {
             let a = u32::from(m.0[0]);
             for c in 0..3 {
-                let blended = (u32::from(out.0[c]) * a + u32::from(orig.0[c]) * (255 - a) + 127) / 255;
+                let blended =
+                    (u32::from(out.0[c]) * a + u32::from(orig.0[c]) * (255 - a) + 127) / 255;
                 out.0[c] = blended as u8;
             }
         }
@@ -238,14 +246,43 @@ pub fn outpaint_canvas(image: &PngImage, [l, t, r, b]: [u32; 4]) -> Result<(PngI
             crate::pipeline::MAX_SIDE
         )));
     }
-    let inside = |x: u32, y: u32| (l..l + image.width).contains(&x) && (t..t + image.height).contains(&y);
+    let inside =
+        |x: u32, y: u32| (l..l + image.width).contains(&x) && (t..t + image.height).contains(&y);
     let canvas = RgbImage::from_fn(w, h, |x, y| {
         let sx = x.saturating_sub(l).min(image.width - 1);
         let sy = y.saturating_sub(t).min(image.height - 1);
         *src.get_pixel(sx, sy)
     });
-    let mask = GrayImage::from_fn(w, h, |x, y| image::Luma([if inside(x, y) { 0 } else { 255 }]));
+    let mask = GrayImage::from_fn(w, h, |x, y| {
+        image::Luma([if inside(x, y) { 0 } else { 255 }])
+    });
     Ok((png(canvas)?, mask))
+}
+
+/// An img2img input with its mask, or, when `outpaint` adds pixels, outpainting's
+/// canvas with the border to paint as its mask. `mask` turns the mask image into a
+/// [`Mask`] with the caller's settings. For outpainting also returns the size to
+/// generate at: the canvas rounded up to the latent grid.
+pub fn init_image(
+    image: PngImage,
+    strength: f64,
+    mask: Option<GrayImage>,
+    outpaint: [u32; 4],
+    settings: impl FnOnce(GrayImage) -> Mask,
+) -> Result<(crate::InitImage, Option<(u32, u32)>)> {
+    let (image, mask, size) = if outpaint.iter().any(|&p| p > 0) {
+        let (canvas, border) = outpaint_canvas(&image, outpaint)?;
+        let size = (canvas.width.div_ceil(8) * 8, canvas.height.div_ceil(8) * 8);
+        (canvas, Some(border), Some(size))
+    } else {
+        (image, mask, None)
+    };
+    let init = crate::InitImage {
+        image,
+        strength,
+        mask: mask.map(settings),
+    };
+    Ok((init, size))
 }
 
 /// The bounding box of the mask's non-zero pixels, grown by `pad` within the image.
@@ -331,10 +368,16 @@ fn gaussian_blur(mask: &GrayImage, sigma: f32) -> GrayImage {
             let v = kernel
                 .iter()
                 .enumerate()
-                .map(|(k, kv)| kv * across[reflect(y + k as i64 - radius, h) * w as usize + x as usize])
+                .map(|(k, kv)| {
+                    kv * across[reflect(y + k as i64 - radius, h) * w as usize + x as usize]
+                })
                 .sum::<f32>()
                 / sum;
-            out.put_pixel(x as u32, y as u32, image::Luma([v.round().clamp(0.0, 255.0) as u8]));
+            out.put_pixel(
+                x as u32,
+                y as u32,
+                image::Luma([v.round().clamp(0.0, 255.0) as u8]),
+            );
         }
     }
     out
@@ -388,7 +431,9 @@ fn box_blur3(data: &[f32], w: usize, h: usize, sigma: usize) -> Vec<f32> {
         return data.to_vec();
     }
     // Box half-width whose three passes give variance ≈ sigma².
-    let r = ((((12.0 * (sigma * sigma) as f64 / 3.0) + 1.0).sqrt() - 1.0) / 2.0).round().max(1.0) as usize;
+    let r = ((((12.0 * (sigma * sigma) as f64 / 3.0) + 1.0).sqrt() - 1.0) / 2.0)
+        .round()
+        .max(1.0) as usize;
     let mut cur = data.to_vec();
     for _ in 0..3 {
         cur = box_pass(&cur, w, h, r, true);
@@ -422,7 +467,11 @@ mod tests {
 
     fn square_mask(w: u32, h: u32, x: u32, y: u32, s: u32) -> GrayImage {
         GrayImage::from_fn(w, h, |px, py| {
-            image::Luma([if (x..x + s).contains(&px) && (y..y + s).contains(&py) { 255 } else { 0 }])
+            image::Luma([if (x..x + s).contains(&px) && (y..y + s).contains(&py) {
+                255
+            } else {
+                0
+            }])
         })
     }
 
@@ -430,10 +479,26 @@ mod tests {
     fn crop_region_pads_and_matches_the_aspect_ratio() {
         let m = square_mask(200, 100, 90, 40, 10);
         let r = crop_region(&m, 5);
-        assert_eq!(r, Rect { x1: 85, y1: 35, x2: 105, y2: 55 });
+        assert_eq!(
+            r,
+            Rect {
+                x1: 85,
+                y1: 35,
+                x2: 105,
+                y2: 55
+            }
+        );
         // A 2:1 generation widens the 20×20 box to 40×20, centred.
         let e = expand_to_aspect(r, 128, 64, 200, 100);
-        assert_eq!(e, Rect { x1: 75, y1: 35, x2: 115, y2: 55 });
+        assert_eq!(
+            e,
+            Rect {
+                x1: 75,
+                y1: 35,
+                x2: 115,
+                y2: 55
+            }
+        );
     }
 
     #[test]
@@ -472,7 +537,10 @@ mod tests {
 
     #[test]
     fn fill_modes_parse_from_names_and_numbers() {
-        assert_eq!(InpaintFill::parse("latent_noise").unwrap(), InpaintFill::LatentNoise);
+        assert_eq!(
+            InpaintFill::parse("latent_noise").unwrap(),
+            InpaintFill::LatentNoise
+        );
         assert_eq!(InpaintFill::parse("0").unwrap(), InpaintFill::Fill);
         assert!(InpaintFill::parse("sideways").is_err());
     }

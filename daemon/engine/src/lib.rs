@@ -38,8 +38,8 @@ pub mod vae;
 pub mod weights;
 
 pub use candle_core as candle;
-/// CLIP's tokenizer lives in its own crate so the launcher can count tokens without candle.
-pub use ra_tokenizer as tokenizer;
 pub use error::{EngineError, Result};
 pub use model::{LoadOptions, SdModel};
 pub use pipeline::{generate, GenerateRequest, Generated, InitImage, Progress};
+/// CLIP's tokenizer lives in its own crate so the launcher can count tokens without candle.
+pub use ra_tokenizer as tokenizer;

@@ -454,7 +454,16 @@ fn temp_sibling(out: &Path) -> PathBuf {
 /// the UNet and the text encoder, and the UNet's ResNet convolutions as LoCon layers,
 /// at `rank` with alpha `rank / 2`. Written atomically.
 pub fn write_lora(model: &crate::SdModel, out: &Path, seed: u64, rank: usize) -> Result<()> {
-    let attention = [".to_q.", ".to_k.", ".to_v.", ".to_out.0.", "q_proj.", "k_proj.", "v_proj.", "out_proj."];
+    let attention = [
+        ".to_q.",
+        ".to_k.",
+        ".to_v.",
+        ".to_out.0.",
+        "q_proj.",
+        "k_proj.",
+        "v_proj.",
+        "out_proj.",
+    ];
     let mut tensors = BTreeMap::new();
     let parts = [
         ("lora_te_text_model_", &model.text_encoder_weights),
@@ -481,7 +490,10 @@ pub fn write_lora(model: &crate::SdModel, out: &Path, seed: u64, rank: usize) ->
                 Ok(Tensor::from_vec(v, dims, &Device::Cpu)?)
             };
             let (down, up) = if shape.len() == 4 {
-                (vec![rank, shape[1], shape[2], shape[3]], vec![shape[0], rank, 1, 1])
+                (
+                    vec![rank, shape[1], shape[2], shape[3]],
+                    vec![shape[0], rank, 1, 1],
+                )
             } else {
                 (vec![rank, shape[1]], vec![shape[0], rank])
             };
@@ -500,9 +512,16 @@ pub fn write_lora(model: &crate::SdModel, out: &Path, seed: u64, rank: usize) ->
 
 /// A textual-inversion embedding with random vectors in A1111's `emb_params` layout.
 pub fn write_embedding(out: &Path, dim: usize, vectors: usize, seed: u64) -> Result<()> {
-    let v: Vec<f32> = SeedStream::new(seed).normals(vectors * dim).iter().map(|z| z * 0.5).collect();
+    let v: Vec<f32> = SeedStream::new(seed)
+        .normals(vectors * dim)
+        .iter()
+        .map(|z| z * 0.5)
+        .collect();
     let mut tensors = BTreeMap::new();
-    tensors.insert("emb_params".to_string(), Tensor::from_vec(v, (vectors, dim), &Device::Cpu)?);
+    tensors.insert(
+        "emb_params".to_string(),
+        Tensor::from_vec(v, (vectors, dim), &Device::Cpu)?,
+    );
     let part = temp_sibling(out);
     save(&part, &tensors, None)?;
     std::fs::rename(&part, out).map_err(|e| EngineError::io(out, e))

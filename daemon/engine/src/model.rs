@@ -268,8 +268,8 @@ impl SdModel {
         options: &LoadOptions,
     ) -> Result<Self> {
         let (dt, dev) = (options.dtype, &options.device);
-        let (text_encoder, text_encoder_weights) =
-            Recording::new(clip_w).build(dt, dev, |vb| Ok(ClipTextEncoder::new(vb, &arch.clip)?))?;
+        let (text_encoder, text_encoder_weights) = Recording::new(clip_w)
+            .build(dt, dev, |vb| Ok(ClipTextEncoder::new(vb, &arch.clip)?))?;
         let (unet, unet_weights) =
             Recording::new(unet_w).build(dt, dev, |vb| build_unet(vb, &arch, options))?;
         let vae = Vae::new(vae_w.into_var_builder(dt, dev), &arch.vae)?;
@@ -333,7 +333,9 @@ impl SdModel {
         let file = Arc::new(SafetensorsFile::open(path)?);
         let levels = |prefix: &str| {
             (0..)
-                .take_while(|i| file.contains(&format!("{prefix}encoder.down.{i}.block.0.conv1.weight")))
+                .take_while(|i| {
+                    file.contains(&format!("{prefix}encoder.down.{i}.block.0.conv1.weight"))
+                })
                 .count()
         };
         let naming = if file.contains("encoder.down_blocks.0.resnets.0.conv1.weight") {
@@ -360,7 +362,10 @@ impl SdModel {
                 self.arch.vae.latent_channels
             )));
         }
-        let vae = Vae::new(w.into_var_builder(self.options.dtype, &self.options.device), &config)?;
+        let vae = Vae::new(
+            w.into_var_builder(self.options.dtype, &self.options.device),
+            &config,
+        )?;
         let mut out = self.clone();
         out.vae = Arc::new(vae);
         out.arch.vae = config;

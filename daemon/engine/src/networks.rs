@@ -121,7 +121,8 @@ pub fn lora_hash(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len).map_err(io)?;
-    f.seek(SeekFrom::Start(8 + u64::from_le_bytes(len))).map_err(io)?;
+    f.seek(SeekFrom::Start(8 + u64::from_le_bytes(len)))
+        .map_err(io)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut f, &mut hasher).map_err(io)?;
     Ok(hex(&hasher.finalize())[..12].to_string())
@@ -166,7 +167,11 @@ pub fn apply_loras(
         }
         let file = SafetensorsFile::open(&path)?;
         let mut matched = 0;
-        for down_name in file.names().iter().filter(|n| n.ends_with(".lora_down.weight")) {
+        for down_name in file
+            .names()
+            .iter()
+            .filter(|n| n.ends_with(".lora_down.weight"))
+        {
             let key = &down_name[..down_name.len() - ".lora_down.weight".len()];
             let (target, base, patches, multiplier) = if let Some(t) = te_keys.get(key) {
                 (t, &model.text_encoder_weights, &mut te, u.te)
@@ -214,10 +219,14 @@ fn keys(weights: &TensorMap, prefix: &str) -> HashMap<String, String> {
 
 /// `alpha / rank · up · down`, in the shape of the weight it patches.
 fn lora_delta(file: &SafetensorsFile, key: &str, lora: &str, shape: &[usize]) -> Result<Tensor> {
-    let down = file.tensor(&format!("{key}.lora_down.weight"))?.to_dtype(DType::F32)?;
+    let down = file
+        .tensor(&format!("{key}.lora_down.weight"))?
+        .to_dtype(DType::F32)?;
     let up = file
         .tensor(&format!("{key}.lora_up.weight"))
-        .map_err(|_| EngineError::InvalidRequest(format!("LoRA {lora}: {key} has lora_down but no lora_up")))?
+        .map_err(|_| {
+            EngineError::InvalidRequest(format!("LoRA {lora}: {key} has lora_down but no lora_up"))
+        })?
         .to_dtype(DType::F32)?;
     let rank = down.dim(0)?;
     let alpha = match file.tensor(&format!("{key}.alpha")) {
@@ -257,7 +266,9 @@ pub fn embeddings_for(model: &SdModel, text: &str, dirs: &NetworkDirs) -> Result
             else {
                 continue;
             };
-            if !text.contains(&name.to_lowercase()) || out.iter().any(|e: &Embedding| e.name == name) {
+            if !text.contains(&name.to_lowercase())
+                || out.iter().any(|e: &Embedding| e.name == name)
+            {
                 continue;
             }
             if let Some(vectors) = embedding_vectors(&path, model.arch.clip.embed_dim)? {
@@ -305,7 +316,13 @@ mod tests {
 
     #[test]
     fn lora_tags_read_like_a1111() {
-        let uses = lora_uses(&[net(&["a"]), net(&["b", "0.5"]), net(&["c", "0.5", "0.2"]), net(&["d", "unet=0.3"])]).unwrap();
+        let uses = lora_uses(&[
+            net(&["a"]),
+            net(&["b", "0.5"]),
+            net(&["c", "0.5", "0.2"]),
+            net(&["d", "unet=0.3"]),
+        ])
+        .unwrap();
         let w: Vec<(f64, f64)> = uses.iter().map(|u| (u.te, u.unet)).collect();
         assert_eq!(w, vec![(1.0, 1.0), (0.5, 0.5), (0.5, 0.2), (1.0, 0.3)]);
         assert!(lora_uses(&[net(&["a", "lots"])]).is_err());
@@ -314,11 +331,19 @@ mod tests {
     #[test]
     fn kohya_keys_follow_diffusers_paths() {
         assert_eq!(
-            kohya_key("lora_unet_", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight").unwrap(),
+            kohya_key(
+                "lora_unet_",
+                "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight"
+            )
+            .unwrap(),
             "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"
         );
         assert_eq!(
-            kohya_key("lora_te_text_model_", "text_model.encoder.layers.3.self_attn.q_proj.weight").unwrap(),
+            kohya_key(
+                "lora_te_text_model_",
+                "text_model.encoder.layers.3.self_attn.q_proj.weight"
+            )
+            .unwrap(),
             "lora_te_text_model_encoder_layers_3_self_attn_q_proj"
         );
         assert_eq!(kohya_key("lora_unet_", "conv_in.bias"), None);

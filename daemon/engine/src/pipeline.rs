@@ -131,7 +131,10 @@ impl GenerateRequest {
                 ));
             }
             if !(0.0..=1.0).contains(&hr.denoising_strength) || hr.steps > 1000 {
-                return bad("hires denoising strength must be between 0 and 1 and hires steps at most 1000".into());
+                return bad(
+                    "hires denoising strength must be between 0 and 1 and hires steps at most 1000"
+                        .into(),
+                );
             }
         }
         if !(1..=12).contains(&self.clip_skip) {
@@ -337,17 +340,20 @@ pub fn generate(
         info.extra.push(("VAE".into(), file));
     }
     if let Some(v) = req.variation.filter(|v| v.strength > 0.0) {
-        info.extra.push(("Variation seed".into(), v.seed.to_string()));
+        info.extra
+            .push(("Variation seed".into(), v.seed.to_string()));
         info.extra
             .push(("Variation seed strength".into(), v.strength.to_string()));
     }
     if req.clip_skip > 1 {
-        info.extra.push(("Clip skip".into(), req.clip_skip.to_string()));
+        info.extra
+            .push(("Clip skip".into(), req.clip_skip.to_string()));
     }
     if let Some(mask) = req.init.as_ref().and_then(|i| i.mask.as_ref()) {
         info.extra.push(("Mask blur".into(), mask.blur.to_string()));
         if mask.only_masked {
-            info.extra.push(("Inpaint area".into(), "Only masked".into()));
+            info.extra
+                .push(("Inpaint area".into(), "Only masked".into()));
             info.extra
                 .push(("Masked area padding".into(), mask.padding.to_string()));
         }
@@ -437,10 +443,13 @@ pub fn generate(
     let start = match (&init_latent, &repaint) {
         (Some(latent), Some(repaint)) => {
             let keep = (1.0 - repaint)?;
-            match req.init.as_ref().and_then(|i| i.mask.as_ref()).map(|m| m.fill) {
-                Some(InpaintFill::LatentNoise) => {
-                    ((latent * &keep)? + (&initial * repaint)?)?
-                }
+            match req
+                .init
+                .as_ref()
+                .and_then(|i| i.mask.as_ref())
+                .map(|m| m.fill)
+            {
+                Some(InpaintFill::LatentNoise) => ((latent * &keep)? + (&initial * repaint)?)?,
                 Some(InpaintFill::LatentNothing) => (latent * &keep)?,
                 _ => latent.clone(),
             }
@@ -450,7 +459,12 @@ pub fn generate(
     };
     let x = (start + (&initial * sigmas[0])?)?;
     let image_cond = if model.arch.unet.in_channels == 9 {
-        Some(inpainting_conditioning(model, init_pixels.as_ref(), inpaint.as_ref(), req)?)
+        Some(inpainting_conditioning(
+            model,
+            init_pixels.as_ref(),
+            inpaint.as_ref(),
+            req,
+        )?)
     } else {
         None
     };
@@ -629,10 +643,7 @@ fn guide(
 ) -> candle_core::Result<Tensor> {
     let parts: Vec<&Tensor> = cond.parts.iter().map(|(_, s)| s.at(call)).collect();
     if cond_only {
-        return Ok(model
-            .unet
-            .forward(x, t, parts[0])?
-            .to_dtype(DType::F32)?);
+        return Ok(model.unet.forward(x, t, parts[0])?.to_dtype(DType::F32)?);
     }
     let mut contexts = vec![cond.uncond.at(call)];
     contexts.extend(&parts);
@@ -676,8 +687,7 @@ fn latent_mask(p: &Prepared, shape: [usize; 4], dev: &Device) -> Result<Tensor> 
         .pixels()
         .map(|px| (f32::from(px.0[0]) / 255.0).round())
         .collect();
-    Ok(Tensor::from_vec(cells, (1, 1, lh, lw), dev)?
-        .repeat((1, channels, 1, 1))?)
+    Ok(Tensor::from_vec(cells, (1, 1, lh, lw), dev)?.repeat((1, channels, 1, 1))?)
 }
 
 /// The extra input of a 9-channel inpainting UNet: the repaint mask and the latent of

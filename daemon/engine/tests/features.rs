@@ -94,7 +94,10 @@ fn prompts_past_75_tokens_are_not_cut_off() {
 
 #[test]
 fn extra_network_tags_are_not_read_as_text() {
-    assert_eq!(pixels("a red fox <hypernet:nothing:1>"), pixels("a red fox "));
+    assert_eq!(
+        pixels("a red fox <hypernet:nothing:1>"),
+        pixels("a red fox ")
+    );
 }
 
 #[test]
@@ -213,8 +216,14 @@ fn inpainting_keeps_unmasked_pixels_and_repaints_masked_ones() {
             let out = run(&models().plain, &inpaint_request(fill, only_masked)).image;
             assert_eq!((out.width, out.height), (64, 64));
             let (left, right) = changed(&out, &input);
-            assert_eq!(left, 0, "{fill:?} only_masked={only_masked}: kept pixels changed");
-            assert!(right > 24 * 64 / 2, "{fill:?} only_masked={only_masked}: {right} repainted");
+            assert_eq!(
+                left, 0,
+                "{fill:?} only_masked={only_masked}: kept pixels changed"
+            );
+            assert!(
+                right > 24 * 64 / 2,
+                "{fill:?} only_masked={only_masked}: {right} repainted"
+            );
         }
     }
 }
@@ -267,11 +276,14 @@ fn networks() -> &'static (tempfile::TempDir, ra_engine::networks::NetworkDirs) 
         std::fs::create_dir_all(&embeddings).unwrap();
         let model = &models().plain;
         ra_engine::make_model::write_lora(model, &loras.join("ink.safetensors"), 1, 4).unwrap();
-        ra_engine::make_model::write_lora(model, &loras.join("styles/glow.safetensors"), 2, 2).unwrap();
+        ra_engine::make_model::write_lora(model, &loras.join("styles/glow.safetensors"), 2, 2)
+            .unwrap();
         let dim = model.arch.clip.embed_dim;
-        ra_engine::make_model::write_embedding(&embeddings.join("foxstyle.safetensors"), dim, 3, 5).unwrap();
+        ra_engine::make_model::write_embedding(&embeddings.join("foxstyle.safetensors"), dim, 3, 5)
+            .unwrap();
         // Made for a wider text encoder (SD 2.x): skipped, as A1111 skips it.
-        ra_engine::make_model::write_embedding(&embeddings.join("wide.safetensors"), dim * 2, 1, 5).unwrap();
+        ra_engine::make_model::write_embedding(&embeddings.join("wide.safetensors"), dim * 2, 1, 5)
+            .unwrap();
         let dirs = ra_engine::networks::NetworkDirs {
             loras: vec![loras],
             embeddings: vec![embeddings],
@@ -295,7 +307,11 @@ fn weight_bytes(model: &SdModel) -> Vec<u8> {
         let mut names: Vec<&String> = map.keys().collect();
         names.sort();
         for n in names {
-            let t = map[n.as_str()].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let t = map[n.as_str()]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             out.extend(t.iter().flat_map(|v| v.to_le_bytes()));
         }
     }
@@ -312,28 +328,48 @@ fn a_lora_changes_the_image_for_one_generation_only() {
     // Weight 0 is the base model, byte for byte.
     assert_eq!(run(model, &with_networks("a fox <lora:ink:0>")).image, base);
     // Several at once, and only the UNet part of one.
-    let both = run(model, &with_networks("a fox <lora:ink:0.7> <lora:glow:0:1>")).image;
+    let both = run(
+        model,
+        &with_networks("a fox <lora:ink:0.7> <lora:glow:0:1>"),
+    )
+    .image;
     assert_ne!(both, ink.image);
     assert_ne!(both, base);
     // The loaded model is exactly as it was, and generates as before.
     assert_eq!(weight_bytes(model), before);
     assert_eq!(run(model, &with_networks("a fox")).image, base);
-    let hash = ra_engine::networks::lora_hash(&networks().1.loras[0].join("ink.safetensors")).unwrap();
+    let hash =
+        ra_engine::networks::lora_hash(&networks().1.loras[0].join("ink.safetensors")).unwrap();
     assert_eq!(hash.len(), 12);
-    assert!(ink.info.render().contains(&format!("Lora hashes: \"ink: {hash}\"")), "{}", ink.info.render());
+    assert!(
+        ink.info
+            .render()
+            .contains(&format!("Lora hashes: \"ink: {hash}\"")),
+        "{}",
+        ink.info.render()
+    );
 }
 
 #[test]
 fn a_missing_or_foreign_lora_is_refused_by_name() {
     let model = &models().plain;
-    match generate(model, &with_networks("a fox <lora:nowhere:1>"), &mut |_| true) {
+    match generate(model, &with_networks("a fox <lora:nowhere:1>"), &mut |_| {
+        true
+    }) {
         Ok(_) => panic!("a missing LoRA was accepted"),
         Err(e) => assert!(e.to_string().contains("no nowhere.safetensors"), "{e}"),
     }
     // LoRAs made for other architectures: one whose layers have other sizes, one
     // whose layers this model does not have at all (SDXL's second text encoder).
     let dir = tempfile::tempdir().unwrap();
-    let t = |dims: &[usize]| ra_engine::candle::Tensor::zeros(dims, ra_engine::candle::DType::F32, &ra_engine::candle::Device::Cpu).unwrap();
+    let t = |dims: &[usize]| {
+        ra_engine::candle::Tensor::zeros(
+            dims,
+            ra_engine::candle::DType::F32,
+            &ra_engine::candle::Device::Cpu,
+        )
+        .unwrap()
+    };
     let key = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q";
     let wrong_size = std::collections::HashMap::from([
         (format!("{key}.lora_down.weight"), t(&[2, 999])),
@@ -346,7 +382,10 @@ fn a_missing_or_foreign_lora_is_refused_by_name() {
         (format!("{xl}.lora_up.weight"), t(&[1280, 2])),
     ]);
     ra_engine::candle::safetensors::save(&sdxl, dir.path().join("xl.safetensors")).unwrap();
-    for (name, needle) in [("big", "does not fit this model"), ("xl", "another architecture")] {
+    for (name, needle) in [
+        ("big", "does not fit this model"),
+        ("xl", "another architecture"),
+    ] {
         let req = GenerateRequest {
             networks: ra_engine::networks::NetworkDirs {
                 loras: vec![dir.path().to_path_buf()],
@@ -374,8 +413,14 @@ fn an_embedding_is_used_when_the_prompt_names_it() {
         negative_prompt: "foxstyle, wide".into(),
         ..with_networks("a fox")
     };
-    assert_ne!(run(model, &neg).image, run(model, &with_networks("a fox")).image);
-    assert_eq!(run(model, &with_networks("a wide fox")).image, run(model, &request("a wide fox")).image);
+    assert_ne!(
+        run(model, &neg).image,
+        run(model, &with_networks("a fox")).image
+    );
+    assert_eq!(
+        run(model, &with_networks("a wide fox")).image,
+        run(model, &request("a wide fox")).image
+    );
 }
 
 #[test]
@@ -404,7 +449,13 @@ fn hires_fix_makes_a_second_larger_pass() {
         assert_eq!((out.image.width, out.image.height), (128, 128));
         let text = out.info.render();
         assert!(text.contains("Size: 64x64"), "{text}");
-        assert!(text.contains(&format!("Hires upscale: 2, Hires steps: 5, Hires upscaler: {}", upscaler.as_str())), "{text}");
+        assert!(
+            text.contains(&format!(
+                "Hires upscale: 2, Hires steps: 5, Hires upscaler: {}",
+                upscaler.as_str()
+            )),
+            "{text}"
+        );
         assert_eq!(run(model, &req).image, out.image);
     }
     let bad = GenerateRequest {
@@ -416,7 +467,10 @@ fn hires_fix_makes_a_second_larger_pass() {
         }),
         ..request("a fox")
     };
-    assert!(generate(model, &bad, &mut |_| true).unwrap_err().to_string().contains("hires scale"));
+    assert!(generate(model, &bad, &mut |_| true)
+        .unwrap_err()
+        .to_string()
+        .contains("hires scale"));
 }
 
 #[test]
@@ -448,9 +502,13 @@ fn a_separate_vae_file_decodes_instead_of_the_checkpoints() {
     assert_ne!(out.image, run(&m.plain, &request("a fox")).image);
     let text = out.info.render();
     let hash = ra_engine::model::autov2(&vae_dir.join("other-vae.safetensors")).unwrap();
-    assert!(text.contains(&format!("VAE hash: {hash}, VAE: other-vae.safetensors")), "{text}");
+    assert!(
+        text.contains(&format!("VAE hash: {hash}, VAE: other-vae.safetensors")),
+        "{text}"
+    );
     // The same VAE as A1111's standalone files hold it: LDM names without the prefix.
-    let all = ra_engine::candle::safetensors::load(&other, &ra_engine::candle::Device::Cpu).unwrap();
+    let all =
+        ra_engine::candle::safetensors::load(&other, &ra_engine::candle::Device::Cpu).unwrap();
     let alone: std::collections::HashMap<String, ra_engine::candle::Tensor> = all
         .into_iter()
         .filter_map(|(k, v)| Some((k.strip_prefix("first_stage_model.")?.to_string(), v)))

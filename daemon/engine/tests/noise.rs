@@ -30,7 +30,10 @@ fn shape(v: &Value) -> Vec<usize> {
 /// Largest absolute difference.
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 const SEEDS: [u64; 4] = [0, 1, 42, 4_294_967_295];
@@ -49,7 +52,10 @@ fn check_draws(section: &Value, rng: RngSource, tolerance: f32) {
         let expected = floats(&section["first16_1x4x64x64"][seed.to_string()]);
         let ours = NoiseStream::new(rng, seed).normals(4 * 64 * 64);
         let d = max_diff(&ours[..16], &expected);
-        assert!(d <= tolerance, "{rng:?} seed {seed} at 1x4x64x64: off by {d}");
+        assert!(
+            d <= tolerance,
+            "{rng:?} seed {seed} at 1x4x64x64: off by {d}"
+        );
     }
 }
 
