@@ -38,9 +38,10 @@ pub trait Plugin: Default {
         Ok(params)
     }
 
-    /// Each finished image with its infotext; return a replacement and/or extra fields.
-    fn postprocess_image(&self, image: Image, infotext: &str) -> Result<Postprocessed, String> {
-        let _ = (image, infotext);
+    /// Each finished image, with the parameters it was made with and its infotext;
+    /// return a replacement of the same size and/or extra infotext fields.
+    fn postprocess_image(&self, image: Image, params: &Params, infotext: &str) -> Result<Postprocessed, String> {
+        let _ = (image, params, infotext);
         Ok(Postprocessed { image: None, extra: Vec::new() })
     }
 
@@ -84,7 +85,10 @@ pub fn run_model(model: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> 
 #[macro_export]
 macro_rules! register {
     ($plugin:ty) => {
-        struct __RaPluginExports;
+        /// The hooks as the component exports them (public so that a native build, as
+        /// `cargo test` makes, counts the plugin's code as used).
+        #[doc(hidden)]
+        pub struct __RaPluginExports;
 
         impl $crate::bindings::exports::ra::plugin::hooks::Guest for __RaPluginExports {
             fn process(params: $crate::Params) -> Result<$crate::Params, String> {
@@ -92,9 +96,10 @@ macro_rules! register {
             }
             fn postprocess_image(
                 image: $crate::Image,
+                params: $crate::Params,
                 infotext: String,
             ) -> Result<$crate::Postprocessed, String> {
-                <$plugin as $crate::Plugin>::postprocess_image(&<$plugin>::default(), image, &infotext)
+                <$plugin as $crate::Plugin>::postprocess_image(&<$plugin>::default(), image, &params, &infotext)
             }
             fn upscalers() -> Vec<$crate::Upscaler> {
                 <$plugin as $crate::Plugin>::upscalers(&<$plugin>::default())
@@ -114,6 +119,9 @@ macro_rules! register {
             }
         }
 
+        // Only a WebAssembly build exports the hooks: their symbol names (`ra:plugin/…@0.1.0`)
+        // are not ones a native linker accepts, and `cargo test` builds the crate natively.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!(__RaPluginExports with_types_in $crate::bindings);
     };
 }
