@@ -554,7 +554,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
         networks: ra_engine::networks::NetworkDirs {
             loras: args.lora_dir.clone(),
             embeddings: args.embeddings_dir.clone(),
-            vaes: Vec::new(),
+            ..Default::default()
         },
         vae: match &args.vae {
             Some(p) => Some(

@@ -21,6 +21,8 @@ pub enum EngineError {
         name: String,
         detail: Option<String>,
     },
+    #[error("{path} is not a TAESD decoder RA can use: {reason}")]
+    Taesd { path: PathBuf, reason: String },
     #[error("cannot tell the model's architecture: {0}")]
     Architecture(String),
     #[error(transparent)]

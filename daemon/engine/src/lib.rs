@@ -13,7 +13,8 @@
 //!   matches A1111's generators.
 //! - [`inpaint`]: masks, fills, "only masked" crops and the final overlay.
 //! - [`pipeline`]: txt2img, img2img and inpainting producing an image plus its infotext;
-//!   [`preview`] turns a step's latent into a thumbnail.
+//!   [`preview`] turns a step's latent into a thumbnail, with [`taesd`] when its
+//!   decoder file is present.
 //! - [`make_model`]: random-weight models in the real layouts, for tests and benchmarks.
 //!
 //! Nothing here is async; the daemon runs it on a worker thread.
@@ -33,6 +34,7 @@ pub mod pipeline;
 pub mod preview;
 pub mod sampler;
 pub mod schedule;
+pub mod taesd;
 pub mod unet;
 pub mod vae;
 pub mod weights;

@@ -527,6 +527,36 @@ pub fn write_embedding(out: &Path, dim: usize, vectors: usize, seed: u64) -> Res
     std::fs::rename(&part, out).map_err(|e| EngineError::io(out, e))
 }
 
+/// A TAESD decoder with random weights in madebyollin's layout
+/// ([`crate::taesd::decoder_tensor_shapes`]), for 4-channel latents. The weights are
+/// scaled by fan-in so activations neither vanish nor saturate through the ten blocks,
+/// and its previews show structure rather than a flat colour. Written atomically.
+pub fn write_taesd_decoder(out: &Path, seed: u64) -> Result<()> {
+    let mut tensors = BTreeMap::new();
+    for (name, dims) in crate::taesd::decoder_tensor_shapes(crate::taesd::LATENT_CHANNELS) {
+        let n: usize = dims.iter().product();
+        let scale = if name.ends_with(".bias") {
+            0.05
+        } else {
+            // He initialisation; the block's third convolution is halved so the
+            // residual sum keeps its scale.
+            let fan_in: usize = dims[1..].iter().product();
+            let he = (2.0 / fan_in as f32).sqrt();
+            if name.contains(".conv.4.") {
+                he * 0.5
+            } else {
+                he
+            }
+        };
+        let mut rng = SeedStream::substream(seed, name_hash(&name));
+        let v: Vec<f32> = rng.normals(n).iter().map(|z| z * scale).collect();
+        tensors.insert(name, Tensor::from_vec(v, dims, &Device::Cpu)?);
+    }
+    let part = temp_sibling(out);
+    save(&part, &tensors, None)?;
+    std::fs::rename(&part, out).map_err(|e| EngineError::io(out, e))
+}
+
 /// Writes a safetensors file with its header in sorted order, so that the same tensors
 /// always give the same bytes (the `safetensors` crate orders metadata by hash).
 fn save(

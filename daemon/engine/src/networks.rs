@@ -30,6 +30,10 @@ pub struct NetworkDirs {
     pub embeddings: Vec<PathBuf>,
     /// Separate VAEs (A1111's `models/VAE`), chosen by file name.
     pub vaes: Vec<PathBuf>,
+    /// Where live previews look for TAESD's decoder: folders holding
+    /// `taesd_decoder.safetensors` (A1111's `models/VAE-taesd`, ComfyUI's
+    /// `models/vae_approx`) or the file itself ([`crate::preview::Previewer`]).
+    pub taesd: Vec<PathBuf>,
 }
 
 impl NetworkDirs {

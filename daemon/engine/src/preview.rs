@@ -1,12 +1,28 @@
-//! Live previews: a cheap latent → RGB projection, as A1111's "Approx cheap" preview.
-//! It skips the VAE entirely (a fixed 4×3 linear map per latent pixel), so a preview
-//! costs microseconds and can go out on every step. The result has the latent's size —
-//! one pixel per 8×8 block of the final image — which is what a progress thumbnail needs.
+//! Live previews of a run's progress, as A1111's live-preview settings make them.
+//!
+//! - [`latent_to_rgb`], A1111's "Approx cheap": skips the VAE entirely (a fixed 4×3
+//!   linear map per latent pixel), so a preview costs microseconds and can go out on
+//!   every step. The result has the latent's size — one pixel per 8×8 block of the final
+//!   image.
+//! - [`Previewer`] uses TAESD ([`crate::taesd`]) when its decoder file is present, for a
+//!   full-size preview that looks like the final image, and the cheap projection
+//!   otherwise. It loads the decoder lazily, once, on the first preview, and says once
+//!   which preview it makes and why, so that a missing or broken file is visible
+//!   without failing any run.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use candle_core::{DType, Tensor};
 use ra_wire::PngImage;
 
 use crate::error::{EngineError, Result};
+use crate::taesd::TaesdDecoder;
+
+/// The SD 1.x/2.x decoder's file name, as madebyollin publishes it and A1111 looks for
+/// it (in `models/VAE-taesd`; ComfyUI's `models/vae_approx` holds the same file).
+pub const TAESD_DECODER_FILE: &str = "taesd_decoder.safetensors";
 
 /// How much each of the four SD 1.x/2.x latent channels adds to R, G and B. These are
 /// the published least-squares fit of the SD VAE's decoder (the same latent space
@@ -45,6 +61,128 @@ pub fn latent_to_rgb(latent: &Tensor) -> Result<PngImage> {
         }
     }
     Ok(PngImage::new(w as u32, h as u32, rgb)?)
+}
+
+/// Which preview a [`Previewer`] made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewKind {
+    /// TAESD: the image's full size.
+    Taesd,
+    /// The cheap projection: the latent's size.
+    Cheap,
+}
+
+/// A step's preview, and the note to show (once per [`Previewer`]) about which kind
+/// previews are and why.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub image: PngImage,
+    pub kind: PreviewKind,
+    pub note: Option<String>,
+}
+
+/// Makes previews with TAESD when a decoder file is found, else the cheap projection.
+///
+/// `places` are searched in order: a file is taken as the decoder itself, a folder for
+/// [`TAESD_DECODER_FILE`] in it. Nothing is read until the first preview; a file that
+/// fails to load is not retried (fix it and restart), and previews fall back to the cheap
+/// projection, with the reason in that first preview's note.
+#[derive(Debug)]
+pub struct Previewer {
+    places: Vec<PathBuf>,
+    /// The loaded decoder, or why there is none.
+    taesd: OnceLock<std::result::Result<TaesdDecoder, String>>,
+    /// Whether a TAESD decode failure has been reported (it falls back, noted once).
+    decode_failure_noted: AtomicBool,
+}
+
+impl Previewer {
+    pub fn new(places: Vec<PathBuf>) -> Self {
+        Self {
+            places,
+            taesd: OnceLock::new(),
+            decode_failure_noted: AtomicBool::new(false),
+        }
+    }
+
+    /// The decoder file the places point at, if any exists.
+    pub fn find_decoder(&self) -> Option<PathBuf> {
+        self.places.iter().find_map(|p| {
+            let file = if p.is_dir() {
+                p.join(TAESD_DECODER_FILE)
+            } else {
+                p.clone()
+            };
+            file.is_file().then_some(file)
+        })
+    }
+
+    fn load(&self, device: &candle_core::Device) -> std::result::Result<TaesdDecoder, String> {
+        let Some(path) = self.find_decoder() else {
+            return Err(if self.places.is_empty() {
+                format!("no TAESD folder was found (put {TAESD_DECODER_FILE} in models/VAE-taesd)")
+            } else {
+                format!(
+                    "no {TAESD_DECODER_FILE} in {}",
+                    self.places
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+        };
+        TaesdDecoder::load(&path, device).map_err(|e| e.to_string())
+    }
+
+    /// The preview of a `[1, 4, h, w]` (or `[4, h, w]`) latent as the UNet sees it.
+    pub fn preview(&self, latent: &Tensor) -> Result<Preview> {
+        let mut note = None;
+        let taesd = self.taesd.get_or_init(|| {
+            let loaded = self.load(latent.device());
+            note = Some(match &loaded {
+                Ok(d) => format!("live previews use TAESD from {}", d.path().display()),
+                Err(why) => format!("live previews use the cheap projection: {why}"),
+            });
+            loaded
+        });
+        if let Ok(decoder) = taesd {
+            match taesd_to_rgb(decoder, latent) {
+                Ok(image) => {
+                    return Ok(Preview {
+                        image,
+                        kind: PreviewKind::Taesd,
+                        note,
+                    })
+                }
+                Err(e) => {
+                    if !self.decode_failure_noted.swap(true, Ordering::Relaxed) {
+                        note = Some(format!(
+                            "TAESD could not decode a preview ({e}); previews fall back to the cheap projection while it fails"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(Preview {
+            image: latent_to_rgb(latent)?,
+            kind: PreviewKind::Cheap,
+            note,
+        })
+    }
+}
+
+/// Decodes the first image of `latent` with TAESD into 8-bit RGB.
+pub fn taesd_to_rgb(decoder: &TaesdDecoder, latent: &Tensor) -> Result<PngImage> {
+    let image = decoder.decode(latent)?.get(0)?;
+    let (_, h, w) = image.dims3()?;
+    // [3, h, w] in [0, 1] → interleaved RGB bytes.
+    let bytes = (image.permute((1, 2, 0))? * 255.0)?
+        .round()?
+        .to_dtype(DType::U8)?
+        .flatten_all()?
+        .to_vec1::<u8>()?;
+    Ok(PngImage::new(w as u32, h as u32, bytes)?)
 }
 
 #[cfg(test)]

@@ -287,7 +287,7 @@ fn networks() -> &'static (tempfile::TempDir, ra_engine::networks::NetworkDirs) 
         let dirs = ra_engine::networks::NetworkDirs {
             loras: vec![loras],
             embeddings: vec![embeddings],
-            vaes: Vec::new(),
+            ..Default::default()
         };
         (dir, dirs)
     })
