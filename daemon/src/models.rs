@@ -112,6 +112,15 @@ pub fn network_dirs(roots: &[PathBuf]) -> ra_engine::networks::NetworkDirs {
                 }
             }
         }
+        // TAESD for live previews: A1111's `models/VAE-taesd`, ComfyUI's `models/vae_approx`.
+        for base in [root.to_path_buf(), root.join("models")] {
+            for name in ["VAE-taesd", "vae_approx"] {
+                let dir = base.join(name);
+                if dir.is_dir() && !dirs.taesd.contains(&dir) {
+                    dirs.taesd.push(dir);
+                }
+            }
+        }
         for (dir, kind) in found {
             match kind {
                 ModelKind::Lora => dirs.loras.push(dir),

@@ -42,7 +42,7 @@ pub struct Live {
     pub started: Option<Instant>,
     pub model_title: Option<String>,
     pub model_error: Option<String>,
-    /// The latest step's preview: a latent-sized PNG, base64.
+    /// The latest step's preview: a PNG, base64 (latent-sized, or full-size with TAESD).
     pub preview: Option<String>,
 }
 
@@ -80,6 +80,8 @@ pub struct Shared {
     control: Mutex<Control>,
     signal: Condvar,
     settings: WorkerSettings,
+    /// Makes each step's preview; loads TAESD on the first one if it is installed.
+    previewer: ra_engine::preview::Previewer,
 }
 
 pub struct Worker {
@@ -109,6 +111,7 @@ impl Worker {
             selected: RwLock::new(selected),
             control: Mutex::default(),
             signal: Condvar::new(),
+            previewer: ra_engine::preview::Previewer::new(settings.networks.taesd.clone()),
             settings,
         });
         let s = shared.clone();
@@ -388,12 +391,13 @@ fn ensure_loaded<'m>(
 }
 
 /// The live preview of a step, or `None` if the latent does not make one.
-fn preview_base64(denoised: &ra_engine::candle::Tensor) -> Option<String> {
+fn preview_base64(shared: &Shared, denoised: &ra_engine::candle::Tensor) -> Option<String> {
     use base64::Engine as _;
-    let png = ra_engine::preview::latent_to_rgb(denoised)
-        .ok()?
-        .encode(None)
-        .ok()?;
+    let preview = shared.previewer.preview(denoised).ok()?;
+    if let Some(note) = &preview.note {
+        eprintln!("ra-daemon: {note}");
+    }
+    let png = preview.image.encode(None).ok()?;
     Some(base64::engine::general_purpose::STANDARD.encode(png))
 }
 
@@ -533,7 +537,7 @@ fn generate_all(
         };
         let done_before = per_image * i;
         let mut on_step = |p: ra_engine::Progress<'_>| {
-            let preview = preview_base64(p.denoised);
+            let preview = preview_base64(shared, p.denoised);
             let eta = {
                 let mut live = lock(&shared.live);
                 live.step = done_before + p.step;
