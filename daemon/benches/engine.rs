@@ -4,10 +4,13 @@
 //! sliced attention (the default) and, in the `-full` cases, with whole score matrices.
 //! The `-1024` cases decode a 128×128 latent to 1024×1024 once, in tiles (the default
 //! above 96×96) or, with `-whole`, in one piece; their GFLOP/s count the whole decode's
-//! arithmetic, not the tiles' overlaps.
+//! arithmetic, not the tiles' overlaps. The `preview-` cases make one live preview of
+//! a 64×64 latent (a 512² image): `preview-taesd` with TAESD's decoder to 512×512,
+//! `preview-cheap` with the linear projection to 64×64 (many runs: it takes microseconds).
 //!
 //! `cargo bench -p ra-daemon --bench engine [-- CASE…]`; cases: unet-f32 unet-f32-full
-//! unet-f16 unet-f16-full vae-f32 vae-f16 vae-f32-1024 vae-f32-1024-whole. Each case
+//! unet-f16 unet-f16-full vae-f32 vae-f16 vae-f32-1024 vae-f32-1024-whole preview-taesd
+//! preview-cheap. Each case
 //! runs in its own process so that its peak RSS is its own.
 //! Prints a Markdown table for docs/PERFORMANCE.md.
 
@@ -17,6 +20,8 @@ use std::time::Instant;
 use ra_engine::arch::ModelArch;
 use ra_engine::candle::{DType, Device, Tensor};
 use ra_engine::make_model::random_var_builder;
+use ra_engine::preview::{latent_to_rgb, taesd_to_rgb};
+use ra_engine::taesd::TaesdDecoder;
 use ra_engine::unet::{AttentionSlicing, Unet, UnetConfig, UnetOptions};
 use ra_engine::vae::Vae;
 
@@ -24,9 +29,12 @@ use ra_engine::vae::Vae;
 const UNET_TFLOP: f64 = 1.6;
 /// One VAE decode to 512×512.
 const VAE_TFLOP: f64 = 2.5;
+/// One TAESD decode to 512×512: 3×3 convolutions of 64 channels, 10 at each of 64², 128²
+/// and 256² and 4 at 512², plus the small first and last ones.
+const TAESD_TFLOP: f64 = 0.141;
 const RUNS: usize = 2;
 
-const CASES: [&str; 8] = [
+const CASES: [&str; 10] = [
     "unet-f32",
     "unet-f32-full",
     "unet-f16",
@@ -35,6 +43,8 @@ const CASES: [&str; 8] = [
     "vae-f16",
     "vae-f32-1024",
     "vae-f32-1024-whole",
+    "preview-taesd",
+    "preview-cheap",
 ];
 
 fn peak_rss_mib() -> f64 {
@@ -56,7 +66,31 @@ fn run_case(case: &str) -> Result<(), Box<dyn std::error::Error>> {
     let arch = ModelArch::sd15();
     let mut times = Vec::new();
     let tflop;
-    if case.starts_with("unet") {
+    if let Some(kind) = case.strip_prefix("preview-") {
+        let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
+        let decoder = if kind == "taesd" {
+            let path = std::env::temp_dir()
+                .join(format!("ra-bench-taesd-{}.safetensors", std::process::id()));
+            ra_engine::make_model::write_taesd_decoder(&path, 1)?;
+            let decoder = TaesdDecoder::load(&path, &dev)?;
+            let _ = std::fs::remove_file(&path);
+            Some(decoder)
+        } else {
+            None
+        };
+        tflop = if decoder.is_some() { TAESD_TFLOP } else { 0.0 };
+        // The cheap projection takes microseconds: time many.
+        let runs = if decoder.is_some() { RUNS } else { 100 };
+        for _ in 0..runs {
+            let t = Instant::now();
+            let image = match &decoder {
+                Some(d) => taesd_to_rgb(d, &z)?,
+                None => latent_to_rgb(&z)?,
+            };
+            std::hint::black_box(image);
+            times.push(t.elapsed().as_secs_f64());
+        }
+    } else if case.starts_with("unet") {
         tflop = UNET_TFLOP;
         let slicing = if case.ends_with("-full") {
             AttentionSlicing::Full
@@ -101,9 +135,11 @@ fn run_case(case: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let best = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    // Sub-10 ms cases (the cheap preview) need more digits than seconds to 2 places.
+    let digits = if best < 0.01 { 6 } else { 2 };
     println!(
-        "RESULT|{case}|{best:.2}|{:.2}|{:.0}|{:.0}",
-        times.iter().sum::<f64>() / times.len() as f64,
+        "RESULT|{case}|{best:.digits$}|{mean:.digits$}|{:.0}|{:.0}",
         tflop * 1000.0 / best,
         peak_rss_mib()
     );
