@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
+bash scripts/plugins.sh
 cargo build --release -p ra-daemon -p ra-launcher
 bin="$CARGO_TARGET_DIR/release"
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: unit and integration tests of all crates, and a check
-# that the benchmark still builds.
+# Sets up and runs every test: unit and integration tests of all crates, the plugins'
+# own tests, and a check that the benchmark still builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
+# Every plugin in plugins/, built for wasm32-wasip2 from source (the daemon's tests load
+# them), and their plain-Rust tests on this machine.
+bash scripts/plugins.sh
+CARGO_TARGET_DIR="$RA_CACHE/target-plugins" cargo test --manifest-path plugins/Cargo.toml --workspace --quiet
 cargo check --workspace --benches --quiet
 # The launcher's tests drive these two binaries.
 cargo build -p ra-daemon -p ra-launcher --quiet

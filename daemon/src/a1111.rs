@@ -80,6 +80,7 @@ struct A1111Request {
     hr_scale: f64,
     hr_upscaler: Option<String>,
     hr_second_pass_steps: u32,
+    styles: Vec<String>,
     override_settings: Map<String, Value>,
 }
 
@@ -115,6 +116,7 @@ impl Default for A1111Request {
             hr_scale: 2.0,
             hr_upscaler: None,
             hr_second_pass_steps: 0,
+            styles: Vec::new(),
             override_settings: Map::new(),
         }
     }
@@ -222,6 +224,7 @@ impl A1111Request {
             eta: self.eta,
             s_noise: self.s_noise,
             clip_skip,
+            styles: self.styles.clone(),
             model,
             ..JobRequest::default()
         })
@@ -338,7 +341,7 @@ fn info_json(req: &A1111Request, done: &ra_wire::JobInfo) -> Value {
         "extra_generation_params": {},
         "clip_skip": 1,
         "infotexts": done.infotexts,
-        "styles": [],
+        "styles": job.styles,
         "job_timestamp": done.created_at,
         "index_of_first_image": 0,
     })
@@ -474,6 +477,11 @@ async fn upscalers(State(s): State<Shared>) -> Json<Value> {
     list.extend(s.service.models(Some(ModelKind::Upscaler)).iter().map(|m| {
         json!({"name": m.name, "model_name": m.name, "model_path": m.path, "model_url": Value::Null, "scale": 4})
     }));
+    if let Some(plugins) = s.service.worker.plugins() {
+        list.extend(plugins.upscalers().into_iter().map(|(plugin, u)| {
+            json!({"name": u.name, "model_name": Value::Null, "model_path": Value::Null, "model_url": Value::Null, "scale": u.scale, "plugin": plugin})
+        }));
+    }
     Json(Value::Array(list))
 }
 

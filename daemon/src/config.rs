@@ -49,6 +49,12 @@ pub struct Config {
     pub dbus_socket: Option<PathBuf>,
     /// Also serve D-Bus on the session bus as `org.ra_studio.Daemon1`.
     pub dbus_session: bool,
+    /// Plugins shipped with RA; by default `plugins` beside the binary or one folder up.
+    pub bundled_plugins_dir: Option<PathBuf>,
+    /// Memory one plugin call may use, in MiB.
+    pub plugin_memory_mib: u64,
+    /// Seconds one plugin call may run before it is stopped.
+    pub plugin_call_seconds: f64,
 }
 
 impl Default for Config {
@@ -68,6 +74,9 @@ impl Default for Config {
             default_model: None,
             dbus_socket: None,
             dbus_session: true,
+            bundled_plugins_dir: None,
+            plugin_memory_mib: ra_plugins::Limits::DEFAULT.memory_mib,
+            plugin_call_seconds: ra_plugins::Limits::DEFAULT.call_seconds,
         }
     }
 }

@@ -38,6 +38,45 @@ pub enum DbusError {
     NoSuchModel(String),
     NoModelInstalled(String),
     Internal(String),
+    PluginManifest(String),
+    PluginApiUnsupported(String),
+    PluginPackage(String),
+    PluginComponent(String),
+    PluginNotFound(String),
+    PluginDisabled(String),
+    PluginBundled(String),
+    PluginSetting(String),
+    PluginHookNotFound(String),
+    PluginTimeout(String),
+    PluginMemoryCap(String),
+    PluginCrashed(String),
+    PluginFailed(String),
+    PluginBadReturn(String),
+    PluginStorage(String),
+    PluginsUnavailable(String),
+}
+
+impl From<ra_plugins::PluginError> for DbusError {
+    fn from(e: ra_plugins::PluginError) -> Self {
+        let m = e.to_string();
+        match e.code() {
+            "plugin_manifest" => Self::PluginManifest(m),
+            "plugin_api_unsupported" => Self::PluginApiUnsupported(m),
+            "plugin_package" => Self::PluginPackage(m),
+            "plugin_component" => Self::PluginComponent(m),
+            "plugin_not_found" => Self::PluginNotFound(m),
+            "plugin_disabled" => Self::PluginDisabled(m),
+            "plugin_bundled" => Self::PluginBundled(m),
+            "plugin_setting" => Self::PluginSetting(m),
+            "plugin_hook_not_found" => Self::PluginHookNotFound(m),
+            "plugin_timeout" => Self::PluginTimeout(m),
+            "plugin_memory_cap" => Self::PluginMemoryCap(m),
+            "plugin_crashed" => Self::PluginCrashed(m),
+            "plugin_failed" => Self::PluginFailed(m),
+            "plugin_bad_return" => Self::PluginBadReturn(m),
+            _ => Self::PluginStorage(m),
+        }
+    }
 }
 
 impl From<ServiceError> for DbusError {
@@ -57,6 +96,22 @@ impl From<ServiceError> for DbusError {
             }
         }
     }
+}
+
+/// Runs a plugin host call off the async threads.
+async fn plugin_call<T: Send + 'static>(
+    service: &Service,
+    f: impl FnOnce(&ra_plugins::Plugins) -> Result<T, ra_plugins::PluginError> + Send + 'static,
+) -> Reply<T> {
+    let plugins = service
+        .worker
+        .plugins()
+        .cloned()
+        .ok_or_else(|| DbusError::PluginsUnavailable("this daemon runs without plugins".into()))?;
+    tokio::task::spawn_blocking(move || f(&plugins))
+        .await
+        .map_err(|e| DbusError::Internal(e.to_string()))?
+        .map_err(DbusError::from)
 }
 
 /// (zbus's interface macro needs `Result` spelled out in its methods.)
@@ -137,6 +192,58 @@ impl DaemonInterface {
     async fn status(&self) -> Result<String, DbusError> {
         let s = self.service.clone();
         to_json(&blocking(move || s.status()).await?)
+    }
+
+    async fn list_plugins(&self) -> Result<String, DbusError> {
+        to_json(&plugin_call(&self.service, |p| Ok(p.list())).await?)
+    }
+
+    /// D-Bus callers are local, so they may name a file or folder to install.
+    async fn install_plugin(&self, path: String) -> Result<String, DbusError> {
+        to_json(&plugin_call(&self.service, move |p| p.install(Path::new(&path))).await?)
+    }
+
+    async fn uninstall_plugin(&self, id: String) -> Result<(), DbusError> {
+        plugin_call(&self.service, move |p| p.uninstall(&id)).await
+    }
+
+    async fn set_plugin_enabled(&self, id: String, enabled: bool) -> Result<String, DbusError> {
+        to_json(&plugin_call(&self.service, move |p| p.set_enabled(&id, enabled)).await?)
+    }
+
+    async fn set_plugin_settings(&self, id: String, settings_json: String) -> Result<String, DbusError> {
+        let values: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&settings_json)
+            .map_err(|e| DbusError::InvalidJson(format!("the settings are not a JSON object: {e}")))?;
+        to_json(&plugin_call(&self.service, move |p| p.set_settings(&id, &values)).await?)
+    }
+
+    /// Images travel as encoded image files (PNG, JPEG, …) in and PNG out.
+    async fn run_plugin_action(
+        &self,
+        id: String,
+        name: String,
+        input_json: String,
+        images: Vec<Vec<u8>>,
+    ) -> Result<(String, Vec<Vec<u8>>), DbusError> {
+        serde_json::from_str::<serde_json::Value>(&input_json)
+            .map_err(|e| DbusError::InvalidJson(format!("the action input is not JSON: {e}")))?;
+        let images = images
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                ra_engine::pipeline::load_image(bytes)
+                    .map(|image| crate::plugins::to_image(&image))
+                    .map_err(|e| DbusError::InvalidField(format!("images.{i}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = plugin_call(&self.service, move |p| p.action(&id, &name, &input_json, images)).await?;
+        let pngs = out
+            .images
+            .iter()
+            .map(|i| crate::plugins::from_image(i).and_then(|p| p.encode(None).map_err(|e| e.to_string())))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DbusError::Internal)?;
+        Ok((out.json, pngs))
     }
 
     #[zbus(signal)]

@@ -146,6 +146,7 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result
 pub fn router(state: Shared, max_body: usize) -> Router {
     Router::new()
         .merge(crate::a1111::routes())
+        .merge(crate::plugin_api::routes())
         .route("/ra/v1/status", get(status))
         .route(
             "/ra/v1/jobs",

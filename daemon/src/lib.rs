@@ -16,6 +16,8 @@ pub mod dbus;
 pub mod http;
 pub mod models;
 pub mod openapi;
+pub mod plugin_api;
+pub mod plugins;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -44,10 +44,45 @@ enum Command {
         /// The PNG file to read.
         file: PathBuf,
     },
+    /// Plugins: pack one for publishing, install one, list what is installed.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
     /// Developer tools.
     Dev {
         #[command(subcommand)]
         command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Pack a plugin crate into a .raplugin (plugin.toml + the built component + locales/ and icons/).
+    Pack {
+        /// The plugin's folder (holding plugin.toml), or its plugin.toml.
+        #[arg(default_value = ".")]
+        plugin: PathBuf,
+        /// The built component; by default found beside plugin.toml or in target/wasm32-wasip2/release/.
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        /// Where to write; by default `<id>-<version>.raplugin` in the current folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Install a .raplugin file or a plugin folder into the data folder (a running daemon
+    /// takes it on its next start; POST the file to /ra/v1/plugins to install live).
+    Install {
+        path: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// List installed and bundled plugins with their status.
+    List {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -350,6 +385,7 @@ fn main() -> ExitCode {
                 },
         } => noise(&rng, seed, &shape, draws),
         Command::PngInfo { file } => png_info(&file),
+        Command::Plugins { command } => plugins_command(command),
         Command::Dev {
             command:
                 DevCommand::MakeModel {
@@ -366,6 +402,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             let input = e.downcast_ref::<InputError>().is_some()
+                || e.downcast_ref::<ra_plugins::PluginError>().is_some_and(|e| e.is_client_error())
                 || matches!(
                     e.downcast_ref::<EngineError>(),
                     Some(
@@ -379,6 +416,46 @@ fn main() -> ExitCode {
             ExitCode::from(if input { 2 } else { 1 })
         }
     }
+}
+
+fn plugins_command(command: PluginsCommand) -> Result<()> {
+    let host = |data_dir: Option<PathBuf>| -> Result<ra_plugins::Plugins> {
+        let mut config = ra_daemon::config::Config::load(None)?;
+        if let Some(dir) = data_dir {
+            config.data_dir = dir;
+        }
+        let settings = ra_plugins::PluginsConfig::under(&config.data_dir, ra_daemon::plugins::bundled_dir(&config));
+        Ok(ra_plugins::Plugins::open(settings, std::sync::Arc::new(ra_plugins::NoModels))?)
+    };
+    match command {
+        PluginsCommand::Pack { plugin, wasm, out } => {
+            let manifest_path = if plugin.is_dir() { plugin.join("plugin.toml") } else { plugin };
+            let manifest = ra_plugins::Manifest::load(&manifest_path)?;
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("{}-{}.raplugin", manifest.id, manifest.version)));
+            ra_plugins::package::pack(&manifest_path, wasm.as_deref(), &out)?;
+            println!("{}", out.display());
+        }
+        PluginsCommand::Install { path, data_dir } => {
+            let info = host(data_dir)?.install(&path)?;
+            println!("installed {} {}", info.id, info.version);
+        }
+        PluginsCommand::List { data_dir, json } => {
+            let list = host(data_dir)?.list();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            }
+            for p in list.iter().filter(|_| !json) {
+                let name = p.name.get("en-US").or(p.name.values().next()).cloned().unwrap_or_default();
+                let state = match (&p.error, p.enabled) {
+                    (Some(e), _) => format!("broken: {e}"),
+                    (None, true) => "enabled".into(),
+                    (None, false) => "disabled".into(),
+                };
+                println!("{:<24} {:<8} {:<8} {name} ({state})", p.id, p.version, format!("{:?}", p.source).to_lowercase());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Loads `model` and writes a network file for it with `write`, refusing to overwrite.

@@ -32,6 +32,8 @@ pub enum ServerError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Plugins(#[from] ra_plugins::PluginError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -55,12 +57,14 @@ pub fn run(config: &Config, dtype: ra_engine::candle::DType) -> Result<(), Serve
         config.models_dirs
     );
     let selected = store.setting(SELECTED_MODEL_KEY)?;
+    let plugins = crate::plugins::open(config)?;
     let worker = Arc::new(Worker::start(
         WorkerSettings {
             output_dir: config.output_dir(),
             dtype,
             default_model: config.default_model.clone(),
             networks: models::network_dirs(&config.models_dirs),
+            plugins: Some(plugins),
         },
         store,
         found,

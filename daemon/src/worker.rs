@@ -31,6 +31,8 @@ pub struct WorkerSettings {
     pub default_model: Option<String>,
     /// LoRA and embedding folders found under the model roots.
     pub networks: ra_engine::networks::NetworkDirs,
+    /// Plugins whose `process` and `postprocess-image` hooks every job runs through.
+    pub plugins: Option<Arc<ra_plugins::Plugins>>,
 }
 
 /// What `/sdapi/v1/progress` and status calls read.
@@ -198,6 +200,11 @@ impl Worker {
     }
 
     /// The model new jobs get when they name none.
+    /// The plugin host jobs run through, if the daemon has one.
+    pub fn plugins(&self) -> Option<&Arc<ra_plugins::Plugins>> {
+        self.shared.settings.plugins.as_ref()
+    }
+
     pub fn current_model(&self) -> Option<ModelEntry> {
         self.shared.default_model()
     }
@@ -498,6 +505,15 @@ fn generate_all(
             .ok_or("no model installed: put a checkpoint in a model folder")?,
     };
     let model = ensure_loaded(shared, loaded, &entry)?;
+    // Image i uses seed + i, as A1111's all_seeds; a random seed is drawn once per job.
+    let seed = if req.seed < 0 { ra_engine::pipeline::random_seed() } else { req.seed as u64 };
+    // Plugins see the job before the engine does (A1111's `process`).
+    let (job, mut params) = match &shared.settings.plugins {
+        Some(plugins) => crate::plugins::process(plugins, req, seed)?,
+        None => (req.clone(), crate::plugins::params(req, seed)),
+    };
+    let req = &job;
+    let plugin_fields: Vec<(String, String)> = crate::plugins::fields(std::mem::take(&mut params.extra)).collect();
     let mut base = engine_request(req)?;
     base.networks = shared.settings.networks.clone();
     let count = req.count.max(1);
@@ -513,12 +529,7 @@ fn generate_all(
         model_error: None,
         preview: None,
     };
-    // Image i uses seed + i, as A1111's all_seeds; a random seed is drawn once per job.
-    let first_seed = if base.seed < 0 {
-        ra_engine::pipeline::random_seed()
-    } else {
-        base.seed as u64
-    };
+    let first_seed = base.seed as u64;
     // Image i uses subseed + i, as A1111's all_subseeds; -1 draws one per job.
     let first_subseed = match base.variation {
         Some(_) if req.subseed < 0 => ra_engine::pipeline::random_seed(),
@@ -555,8 +566,17 @@ fn generate_all(
             !(c.cancel || c.skip)
         };
         match ra_engine::generate(model, &image_req, &mut on_step) {
-            Ok(generated) => {
+            Ok(mut generated) => {
                 let seed = generated.info.seed;
+                generated.info.extra.extend(plugin_fields.iter().cloned());
+                if let Some(plugins) = &shared.settings.plugins {
+                    let params = ra_plugins::Params { seed, ..params.clone() };
+                    let (image, fields) = plugins
+                        .postprocess(crate::plugins::to_image(&generated.image), &params, &generated.info.render())
+                        .map_err(|e| e.to_string())?;
+                    generated.image = crate::plugins::from_image(&image)?;
+                    generated.info.extra.extend(crate::plugins::fields(fields));
+                }
                 let file = format!("{id:06}-{i:02}-{seed}.png");
                 let bytes = generated.png_bytes().map_err(|e| e.to_string())?;
                 ra_engine::output::write_atomic(&shared.settings.output_dir.join(&file), &bytes)

@@ -43,6 +43,7 @@ fn setup() -> Setup {
             dtype: ra_engine::candle::DType::F32,
             default_model: None,
             networks: Default::default(),
+            plugins: None,
         },
         store,
         found,

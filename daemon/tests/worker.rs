@@ -36,6 +36,7 @@ fn setup() -> Setup {
         dtype: ra_engine::candle::DType::F32,
         default_model: None,
         networks: Default::default(),
+        plugins: None,
     };
     let worker = Worker::start(settings, store, found, None).unwrap();
     Setup { dir, worker }

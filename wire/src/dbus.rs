@@ -41,6 +41,22 @@ pub trait Daemon {
     fn switch_model(&self, name: &str) -> zbus::Result<String>;
     /// A [`crate::DaemonStatus`] as JSON.
     fn status(&self) -> zbus::Result<String>;
+    /// Every plugin with its status, as the JSON array `GET /ra/v1/plugins` holds.
+    fn list_plugins(&self) -> zbus::Result<String>;
+    /// Installs a `.raplugin` file or a plugin folder by local path; returns its JSON.
+    fn install_plugin(&self, path: &str) -> zbus::Result<String>;
+    fn uninstall_plugin(&self, id: &str) -> zbus::Result<()>;
+    fn set_plugin_enabled(&self, id: &str, enabled: bool) -> zbus::Result<String>;
+    /// Sets settings from a JSON object; returns the plugin's JSON.
+    fn set_plugin_settings(&self, id: &str, settings_json: &str) -> zbus::Result<String>;
+    /// Runs a plugin action: JSON text and encoded images in, JSON text and PNGs out.
+    fn run_plugin_action(
+        &self,
+        id: &str,
+        name: &str,
+        input_json: &str,
+        images: Vec<Vec<u8>>,
+    ) -> zbus::Result<(String, Vec<Vec<u8>>)>;
 
     #[zbus(signal)]
     fn started(&self, id: i64) -> zbus::Result<()>;

@@ -60,6 +60,8 @@ pub struct JobRequest {
     pub hr_scale: f64,
     pub hr_upscaler: String,
     pub hr_second_pass_steps: u32,
+    /// Prompt styles by name (A1111's `styles`), applied by the styles plugin.
+    pub styles: Vec<String>,
     /// Model title or name; `None` uses the daemon's current model.
     pub model: Option<String>,
     /// Higher runs first; equal priorities run in submission order.
@@ -99,6 +101,7 @@ impl Default for JobRequest {
             hr_scale: 2.0,
             hr_upscaler: "Latent".into(),
             hr_second_pass_steps: 0,
+            styles: Vec::new(),
             model: None,
             priority: 0,
         }

@@ -1,0 +1,93 @@
+//! The daemon's side of plugins: where they are found, and the conversions between
+//! jobs and images as the daemon holds them and as the plugin contract passes them.
+//! The sandbox and the hook calls themselves are `ra_plugins`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ra_plugins::{Field, Image, Limits, NoModels, Params, Plugins, PluginsConfig};
+use ra_wire::{JobRequest, PngImage};
+
+use crate::config::Config;
+
+/// The bundled plugins folder: configured, else `plugins` beside the binary, else one
+/// folder up (a build's `target/<profile>/ra-daemon` finds `target/plugins`).
+pub fn bundled_dir(config: &Config) -> Option<PathBuf> {
+    if let Some(dir) = &config.bundled_plugins_dir {
+        return Some(dir.clone());
+    }
+    let exe = std::env::current_exe().ok()?;
+    let beside = exe.parent()?.join("plugins");
+    let above = exe.parent()?.parent()?.join("plugins");
+    [beside, above].into_iter().find(|d| d.is_dir())
+}
+
+/// Opens the plugin host for the daemon's data folder. Plugins that fail to load are
+/// listed as broken; only an unusable plugins folder is an error.
+pub fn open(config: &Config) -> Result<Arc<Plugins>, ra_plugins::PluginError> {
+    let mut settings = PluginsConfig::under(&config.data_dir, bundled_dir(config));
+    settings.limits = Limits { memory_mib: config.plugin_memory_mib, call_seconds: config.plugin_call_seconds };
+    let plugins = Plugins::open(settings, Arc::new(NoModels))?;
+    for info in plugins.list() {
+        match &info.error {
+            None => eprintln!("ra-daemon: plugin {} {} ({:?}{})", info.id, info.version, info.source,
+                if info.enabled { "" } else { ", disabled" }),
+            Some(e) => eprintln!("ra-daemon: plugin {} is broken: {e}", info.id),
+        }
+    }
+    Ok(Arc::new(plugins))
+}
+
+/// The parameters `process` sees for a job whose first image uses `seed`.
+pub fn params(req: &JobRequest, seed: u64) -> Params {
+    Params {
+        prompt: req.prompt.clone(),
+        negative_prompt: req.negative_prompt.clone(),
+        steps: req.steps,
+        sampler: req.sampler.clone(),
+        scheduler: req.schedule_type.clone(),
+        cfg_scale: req.cfg_scale as f32,
+        seed,
+        width: req.width,
+        height: req.height,
+        mode: if req.init_image.is_some() { "img2img" } else { "txt2img" }.into(),
+        styles: req.styles.clone(),
+        extra: Vec::new(),
+    }
+}
+
+/// Runs the `process` hooks on a job: returns the job as the plugins left it (checked
+/// like a client's request) and the infotext fields they added.
+pub fn process(plugins: &Plugins, req: &JobRequest, seed: u64) -> Result<(JobRequest, Params), String> {
+    let out = plugins.process(params(req, seed)).map_err(|e| e.to_string())?;
+    let mut job = req.clone();
+    job.prompt = out.prompt.clone();
+    job.negative_prompt = out.negative_prompt.clone();
+    job.steps = out.steps;
+    job.sampler = out.sampler.clone();
+    job.schedule_type = out.scheduler.clone();
+    job.cfg_scale = f64::from(out.cfg_scale);
+    job.seed = i64::try_from(out.seed).map_err(|_| format!("a plugin set the seed to {}, past the largest seed", out.seed))?;
+    job.width = out.width;
+    job.height = out.height;
+    crate::service::validate(&job).map_err(|e| format!("a plugin's process hook made the job invalid: {e}"))?;
+    Ok((job, out))
+}
+
+pub fn fields(extra: Vec<Field>) -> impl Iterator<Item = (String, String)> {
+    extra.into_iter().map(|f| (f.key, f.value))
+}
+
+pub fn to_image(image: &PngImage) -> Image {
+    let mut rgba = Vec::with_capacity(image.rgb.len() / 3 * 4);
+    for px in image.rgb.chunks_exact(3) {
+        rgba.extend_from_slice(&[px[0], px[1], px[2], 255]);
+    }
+    Image { width: image.width, height: image.height, rgba }
+}
+
+/// Drops alpha: the daemon's outputs are RGB, as A1111's are.
+pub fn from_image(image: &Image) -> Result<PngImage, String> {
+    let rgb: Vec<u8> = image.rgba.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
+    PngImage::new(image.width, image.height, rgb).map_err(|e| e.to_string())
+}
