@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+
+mod common;
 use ra_daemon::service::{Service, ServiceSettings};
 use ra_daemon::store::Store;
 use ra_daemon::worker::{Worker, WorkerSettings};
@@ -20,7 +22,16 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with(false)
+}
+
+/// `plugins`: also run the shipped plugins.
+fn setup_with(plugins: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins.then(|| {
+        let config = ra_plugins::PluginsConfig::under(dir.path(), Some(common::built_plugins().0.clone()));
+        Arc::new(ra_plugins::Plugins::open(config, Arc::new(ra_plugins::NoModels)).unwrap())
+    });
     let ckpts = dir.path().join("models/Stable-diffusion");
     std::fs::create_dir_all(&ckpts).unwrap();
     for (name, seed) in [("first", 1), ("second", 2)] {
@@ -43,7 +54,7 @@ fn setup() -> Setup {
             dtype: ra_engine::candle::DType::F32,
             default_model: None,
             networks: Default::default(),
-            plugins: None,
+            plugins,
         },
         store,
         found,
@@ -199,4 +210,41 @@ async fn models_status_and_refusals_over_dbus() {
     // Nothing was queued by the refused calls.
     assert!(s.service.jobs(None, 10).unwrap().is_empty());
     assert_eq!(proxy.interrupt().await.unwrap(), -1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_are_managed_and_run_over_dbus() {
+    let s = setup_with(true);
+    let (_conn, proxy) = connect(s.service.clone()).await;
+    let list: serde_json::Value = serde_json::from_str(&proxy.list_plugins().await.unwrap()).unwrap();
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"upscale") && ids.contains(&"invisible-watermark"), "{list}");
+
+    // Mark an image through the watermark's own action path: settings, then read.
+    proxy.set_plugin_settings("invisible-watermark", r#"{"text": "DBus"}"#).await.unwrap();
+    let card = image::RgbImage::from_fn(256, 256, |x, y| image::Rgb([(x ^ y) as u8, (x * 3) as u8, (y * 5) as u8]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    card.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let (json, images) = proxy
+        .run_plugin_action("invisible-watermark", "read", r#"{"length": 4}"#, vec![png.into_inner()])
+        .await
+        .unwrap();
+    assert!(images.is_empty());
+    assert_ne!(serde_json::from_str::<serde_json::Value>(&json).unwrap()["text"], "DBus");
+
+    let disabled: serde_json::Value =
+        serde_json::from_str(&proxy.set_plugin_enabled("upscale", false).await.unwrap()).unwrap();
+    assert_eq!(disabled["enabled"], false);
+
+    // Errors carry the HTTP API's codes.
+    let err = proxy.uninstall_plugin("upscale").await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("plugin_bundled"));
+    let junk = s.dir.path().join("junk.raplugin");
+    std::fs::write(&junk, b"junk").unwrap();
+    let err = proxy.install_plugin(junk.to_str().unwrap()).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("plugin_package"));
+    let err = proxy.run_plugin_action("invisible-watermark", "read", "not json", Vec::new()).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("invalid_json"));
+    let err = proxy.run_plugin_action("nobody", "read", "{}", Vec::new()).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("plugin_not_found"));
 }

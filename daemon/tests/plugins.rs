@@ -3,35 +3,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 
 mod common;
-use common::{data_dir, http, http_bytes, json_of, start, Daemon};
+use common::{built_plugins, data_dir, http, http_bytes, json_of, start, Daemon};
 
-const DAEMON: &str = env!("CARGO_BIN_EXE_ra-daemon");
-
-/// Builds every plugin (scripts/plugins.sh, once) and returns the test-only ones' folder.
-/// The shipped ones land in `target/plugins`, where the daemon binary looks.
-fn built() -> &'static PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/plugins.sh");
-        let out = Command::new("bash").arg(script).output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "scripts/plugins.sh failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        let bundle = PathBuf::from(stdout.lines().last().unwrap().strip_prefix("plugins built into ").unwrap());
-        let beside_binary = Path::new(DAEMON).parent().unwrap().parent().unwrap().join("plugins");
-        assert_eq!(bundle.canonicalize().unwrap(), beside_binary.canonicalize().unwrap());
-        bundle.with_file_name("plugins-testing")
-    })
-}
+const DAEMON: &str = common::DAEMON;
 
 /// The daemon with tight plugin limits, so hostile plugins are stopped quickly.
 fn daemon(data: &Path) -> Daemon {
-    built();
+    built_plugins();
     let config = data.join("daemon.toml");
     std::fs::write(&config, "plugin_call_seconds = 3.0\nplugin_memory_mib = 64\n").unwrap();
     start(data, &["--config", config.to_str().unwrap()])
@@ -176,7 +159,7 @@ fn a_hostile_plugin_installed_over_http_is_contained_and_the_daemon_keeps_servin
     let d = daemon(data.path());
     let pack = data.path().join("hostile.raplugin");
     let out = Command::new(DAEMON)
-        .args(["plugins", "pack", built().join("hostile").to_str().unwrap(), "--out", pack.to_str().unwrap()])
+        .args(["plugins", "pack", built_plugins().1.join("hostile").to_str().unwrap(), "--out", pack.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

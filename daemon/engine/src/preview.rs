@@ -86,7 +86,8 @@ pub struct Preview {
 /// `places` are searched in order: a file is taken as the decoder itself, a folder for
 /// [`TAESD_DECODER_FILE`] in it. Nothing is read until the first preview; a file that
 /// fails to load is not retried (fix it and restart), and previews fall back to the cheap
-/// projection, with the reason in that first preview's note.
+/// projection, with the reason in that first preview's note. TAESD is used only as often
+/// as it stays within a tenth of the time (see [`TAESD_SHARE`]).
 #[derive(Debug)]
 pub struct Previewer {
     places: Vec<PathBuf>,
@@ -94,7 +95,15 @@ pub struct Previewer {
     taesd: OnceLock<std::result::Result<TaesdDecoder, String>>,
     /// Whether a TAESD decode failure has been reported (it falls back, noted once).
     decode_failure_noted: AtomicBool,
+    /// When the last TAESD preview ended and what it cost.
+    last_taesd: std::sync::Mutex<Option<(std::time::Instant, std::time::Duration)>>,
+    taesd_share: u32,
 }
+
+/// TAESD may take at most 1/`TAESD_SHARE` of the time between previews. On a GPU every
+/// preview is then TAESD; on a 2-core CPU, where one costs about a sampling step, most
+/// are the cheap projection instead of doubling the generation time.
+const TAESD_SHARE: u32 = 10;
 
 impl Previewer {
     pub fn new(places: Vec<PathBuf>) -> Self {
@@ -102,7 +111,15 @@ impl Previewer {
             places,
             taesd: OnceLock::new(),
             decode_failure_noted: AtomicBool::new(false),
+            last_taesd: std::sync::Mutex::new(None),
+            taesd_share: TAESD_SHARE,
         }
+    }
+
+    /// Lets TAESD take up to 1/`share` of the time between previews (1: every preview).
+    pub fn with_taesd_share(mut self, share: u32) -> Self {
+        self.taesd_share = share.max(1);
+        self
     }
 
     /// The decoder file the places point at, if any exists.
@@ -146,8 +163,13 @@ impl Previewer {
             });
             loaded
         });
-        if let Ok(decoder) = taesd {
-            match taesd_to_rgb(decoder, latent) {
+        let mut last = self.last_taesd.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|(ended, cost)| ended.elapsed() >= cost * (self.taesd_share - 1));
+        if let (Ok(decoder), true) = (taesd, due) {
+            let started = std::time::Instant::now();
+            let decoded = taesd_to_rgb(decoder, latent);
+            *last = Some((std::time::Instant::now(), started.elapsed()));
+            match decoded {
                 Ok(image) => {
                     return Ok(Preview {
                         image,

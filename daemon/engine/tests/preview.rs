@@ -183,7 +183,7 @@ fn previewer_uses_taesd_when_present_else_the_cheap_projection_noting_why_once()
     let z = latent(4);
 
     // A folder without the file, then one with it: the first that has it wins.
-    let taesd = Previewer::new(vec![empty.clone(), with.clone()]);
+    let taesd = Previewer::new(vec![empty.clone(), with.clone()]).with_taesd_share(1);
     let first = taesd.preview(&z).unwrap();
     assert_eq!(first.kind, PreviewKind::Taesd);
     assert_eq!((first.image.width, first.image.height), (64, 64));
@@ -227,7 +227,7 @@ fn previewer_uses_taesd_when_present_else_the_cheap_projection_noting_why_once()
     assert!(fallback.preview(&z).unwrap().note.is_none());
 
     // An explicit file path works as well as its folder.
-    let file = Previewer::new(vec![with.join(TAESD_DECODER_FILE)]);
+    let file = Previewer::new(vec![with.join(TAESD_DECODER_FILE)]).with_taesd_share(1);
     assert_eq!(file.preview(&z).unwrap().kind, PreviewKind::Taesd);
     assert_eq!(
         Previewer::new(Vec::new()).preview(&z).unwrap().kind,
@@ -249,7 +249,7 @@ fn previews_during_a_run_are_full_size_with_taesd() {
     .unwrap();
     let model = SdModel::load(&model_path, &LoadOptions::cpu()).unwrap();
     decoder_in(dir.path());
-    let taesd = Previewer::new(vec![dir.path().to_path_buf()]);
+    let taesd = Previewer::new(vec![dir.path().to_path_buf()]).with_taesd_share(1);
     let cheap = Previewer::new(Vec::new());
     let req = GenerateRequest {
         steps: 3,

@@ -4,7 +4,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -138,3 +139,23 @@ pub fn wait_status(d: &Daemon, id: i64, want: &[&str]) -> Value {
     }
 }
 
+
+pub const DAEMON: &str = env!("CARGO_BIN_EXE_ra-daemon");
+
+/// Builds every plugin (scripts/plugins.sh, once per test binary) and returns the
+/// folders of the shipped ones (`target/plugins`, where the daemon binary looks) and of
+/// the test-only ones.
+pub fn built_plugins() -> &'static (PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/plugins.sh");
+        let out = Command::new("bash").arg(script).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "scripts/plugins.sh failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let bundle = PathBuf::from(stdout.lines().last().unwrap().strip_prefix("plugins built into ").unwrap());
+        let beside_binary = Path::new(DAEMON).parent().unwrap().parent().unwrap().join("plugins");
+        assert_eq!(bundle.canonicalize().unwrap(), beside_binary.canonicalize().unwrap());
+        let testing = bundle.with_file_name("plugins-testing");
+        (bundle, testing)
+    })
+}
