@@ -199,12 +199,12 @@ impl Worker {
         lock(&self.shared.live).clone()
     }
 
-    /// The model new jobs get when they name none.
     /// The plugin host jobs run through, if the daemon has one.
     pub fn plugins(&self) -> Option<&Arc<ra_plugins::Plugins>> {
         self.shared.settings.plugins.as_ref()
     }
 
+    /// The model new jobs get when they name none.
     pub fn current_model(&self) -> Option<ModelEntry> {
         self.shared.default_model()
     }
@@ -507,10 +507,15 @@ fn generate_all(
     let model = ensure_loaded(shared, loaded, &entry)?;
     // Image i uses seed + i, as A1111's all_seeds; a random seed is drawn once per job.
     let seed = if req.seed < 0 { ra_engine::pipeline::random_seed() } else { req.seed as u64 };
+    let mut job = req.clone();
+    job.seed = seed as i64;
     // Plugins see the job before the engine does (A1111's `process`).
     let (job, mut params) = match &shared.settings.plugins {
-        Some(plugins) => crate::plugins::process(plugins, req, seed)?,
-        None => (req.clone(), crate::plugins::params(req, seed)),
+        Some(plugins) => crate::plugins::process(plugins, &job, seed)?,
+        None => {
+            let params = crate::plugins::params(&job, seed);
+            (job, params)
+        }
     };
     let req = &job;
     let plugin_fields: Vec<(String, String)> = crate::plugins::fields(std::mem::take(&mut params.extra)).collect();

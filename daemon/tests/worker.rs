@@ -95,6 +95,17 @@ fn jobs_run_and_record_every_image_with_consecutive_seeds() {
 }
 
 #[test]
+fn a_random_seed_is_drawn_once_in_a1111_range_and_images_count_up_from_it() {
+    let s = setup();
+    let mut rx = s.worker.subscribe();
+    let id = s.worker.submit(&JobRequest { seed: -1, ..request(1, 2) }, 10).unwrap().unwrap();
+    assert!(matches!(wait_end(&mut rx, id), JobEvent::Finished { .. }));
+    let seeds = s.worker.shared.store.get(id).unwrap().unwrap().seeds;
+    assert!(seeds[0] < 1 << 32, "{seeds:?}");
+    assert_eq!(seeds[1], seeds[0] + 1);
+}
+
+#[test]
 fn cancel_stops_the_running_job_within_a_step_and_leaves_no_file() {
     let s = setup();
     let mut rx = s.worker.subscribe();
