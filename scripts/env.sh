@@ -8,7 +8,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   done
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "error: cargo (Rust 1.85 or newer) is needed; install it with rustup (https://rustup.rs) and run this again" >&2
+  echo "error: cargo (Rust 1.95 or newer) is needed; install it with rustup (https://rustup.rs) and run this again" >&2
+  exit 1
+fi
+# wasmtime (the plugin host) needs Rust 1.95.
+rust_minor=$(rustc --version 2>/dev/null | sed -nE 's/^rustc 1\.([0-9]+).*/\1/p')
+if [ "${rust_minor:-0}" -lt 95 ]; then
+  echo "error: Rust 1.95 or newer is needed (found: $(rustc --version 2>/dev/null || echo none)); run \`rustup update stable\` and run this again" >&2
   exit 1
 fi
 # Debian packages: a C/C++ compiler for crates that build C, Qt 6 with its QML modules
