@@ -29,6 +29,18 @@ impl Image {
         [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2], self.rgba[i + 3]]
     }
 
+    /// The `width` × `height` region whose top-left corner is (x, y), which must lie
+    /// inside the image.
+    pub fn crop(&self, x: u32, y: u32, width: u32, height: u32) -> Image {
+        let mut out = Image::new(width, height);
+        let row = width as usize * 4;
+        for dy in 0..height as usize {
+            let from = ((y as usize + dy) * self.width as usize + x as usize) * 4;
+            out.rgba[dy * row..(dy + 1) * row].copy_from_slice(&self.rgba[from..from + row]);
+        }
+        out
+    }
+
     pub fn set_pixel(&mut self, x: u32, y: u32, value: [u8; 4]) {
         let i = (y as usize * self.width as usize + x as usize) * 4;
         self.rgba[i..i + 4].copy_from_slice(&value);

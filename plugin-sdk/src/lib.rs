@@ -11,7 +11,9 @@
 //! ([`settings`]) or its data folder (`/data`, when the manifest asks for one).
 
 mod image;
+mod resize;
 pub mod log;
+pub mod models;
 pub mod settings;
 
 #[doc(hidden)]
@@ -20,6 +22,7 @@ pub mod bindings {
         path: "wit/v0.1.0",
         world: "plugin",
         pub_export_macro: true,
+        additional_derives: [PartialEq],
     });
 }
 
@@ -67,11 +70,6 @@ pub trait Plugin: Default {
         let _ = (input, images);
         Err(format!("this plugin has no action named {name:?}"))
     }
-}
-
-/// Runs a model that the manifest declares under `permissions.models`.
-pub fn run_model(model: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
-    bindings::ra::plugin::host::run_model(model, inputs)
 }
 
 /// Exports a [`Plugin`] implementation as the component's hooks. Use it once per crate.

@@ -19,9 +19,9 @@ pub mod registry;
 pub mod runtime;
 
 pub use error::PluginError;
-pub use manifest::{Hook, Manifest, OnError, SUPPORTED_APIS};
+pub use manifest::{Hook, Manifest, OnError, MODEL_KINDS, SUPPORTED_APIS};
 pub use registry::{PluginInfo, Plugins, PluginsConfig, Source};
 pub use runtime::{Limits, ModelRunner, NoModels};
 pub use runtime::v0_1_0::ra::plugin::types::{
-    ActionOutput, Field, Image, Params, Postprocessed, Tensor, Upscaler,
+    ActionOutput, Field, Image, ModelInfo, Params, Postprocessed, Tensor, Upscaler,
 };

@@ -19,7 +19,7 @@
 //! default = "StableDiffusionV1"
 //! label = { zh-CN = "水印文字", en-US = "Watermark text" }
 //! [permissions]
-//! models = []                     # models `run-model` may run
+//! models = []                     # model kinds (`upscaler`, `depth`) or `kind/name` ids `run-model` may run
 //! data = false                    # a folder of its own, mounted at /data
 //! ```
 
@@ -29,6 +29,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::PluginError;
+
+/// The kinds of model `run-model` serves.
+pub const MODEL_KINDS: &[&str] = &["upscaler", "depth"];
 
 /// Contract versions this host loads, newest first.
 pub const SUPPORTED_APIS: &[&str] = &["0.1.0"];
@@ -84,7 +87,8 @@ pub struct Setting {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Permissions {
-    /// Model names `run-model` may run (the user installs them).
+    /// What `run-model` may run (the user installs the models): a kind (`upscaler`,
+    /// `depth`) for every model of it, or one `kind/name`.
     #[serde(default)]
     pub models: Vec<String>,
     /// A data folder of the plugin's own, mounted read-write at `/data`.
@@ -165,6 +169,15 @@ impl Manifest {
         if self.hooks.contains(&Hook::Preprocessor) == self.preprocessors.is_empty() {
             return Err("preprocessors must be listed exactly when hooks has \"preprocessor\"".into());
         }
+        for entry in &self.permissions.models {
+            let kind = entry.split('/').next().unwrap_or_default();
+            if !MODEL_KINDS.contains(&kind) || entry.ends_with('/') {
+                return Err(format!(
+                    "permissions.models entry {entry:?} must be a model kind ({}) or kind/name",
+                    MODEL_KINDS.join(", ")
+                ));
+            }
+        }
         for setting in &self.settings {
             check_value(setting, &setting.default).map_err(|p| format!("setting {:?}: default {p}", setting.key))?;
         }
@@ -181,6 +194,12 @@ impl Manifest {
                 supported: SUPPORTED_APIS.join(", "),
             })
         }
+    }
+
+    /// Whether `permissions.models` lets the plugin run the model `id` (`kind/name`).
+    pub fn may_run(&self, id: &str) -> bool {
+        let kind = id.split('/').next().unwrap_or_default();
+        self.permissions.models.iter().any(|entry| entry == id || entry == kind)
     }
 
     pub fn setting(&self, key: &str) -> Option<&Setting> {
@@ -239,6 +258,15 @@ default = true
     }
 
     #[test]
+    fn model_permissions_name_kinds_or_single_models() {
+        let m = Manifest::parse(&format!("{GOOD}\n[permissions]\nmodels = [\"upscaler\", \"depth/small\"]\n")).unwrap();
+        assert!(m.may_run("upscaler/4x-UltraSharp"));
+        assert!(m.may_run("depth/small"));
+        assert!(!m.may_run("depth/large"));
+        assert!(!m.may_run("upscalerx/a"));
+    }
+
+    #[test]
     fn bad_manifests_say_what_is_wrong() {
         let cases = [
             (GOOD.replace("\"demo\"", "\"Demo Plugin\""), "lowercase letters"),
@@ -248,6 +276,7 @@ default = true
             (GOOD.replace("[\"process\"]", "[\"action\"]"), "actions must be listed"),
             (GOOD.replace("default = true", "default = \"yes\""), "setting \"on\": default"),
             (GOOD.replace("hooks =", "network = true\nhooks ="), "unknown field `network`"),
+            (format!("{GOOD}\n[permissions]\nmodels = [\"weights\"]\n"), "must be a model kind (upscaler, depth)"),
             (GOOD.replace("[\"process\"]", "[\"teleport\"]"), "unknown variant `teleport`"),
         ];
         for (text, want) in cases {

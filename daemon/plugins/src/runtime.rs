@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -26,14 +26,15 @@ pub mod v0_1_0 {
     });
 }
 
-use v0_1_0::ra::plugin::types::{LogLevel, Tensor};
+use v0_1_0::ra::plugin::types::{LogLevel, ModelInfo, Tensor};
 
 /// The bounds every call runs within.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Linear memory a plugin may hold during one call.
     pub memory_mib: u64,
-    /// Wall-clock time one call may take before it is stopped.
+    /// Wall-clock time one call's own code may take before it is stopped; the time the
+    /// host spends in `run-model` for it does not count.
     pub call_seconds: f64,
 }
 
@@ -53,17 +54,23 @@ impl Default for Limits {
 }
 
 /// The host's backend for `run-model`. The plugin host only checks the permission;
-/// whoever owns the models runs them.
+/// whoever owns the models lists and runs them.
 pub trait ModelRunner: Send + Sync {
-    fn run(&self, model: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String>;
+    /// Every installed model, `id` being `kind/name`.
+    fn list(&self) -> Vec<ModelInfo>;
+    /// Runs the model `id` (already checked against the plugin's permissions).
+    fn run(&self, id: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String>;
 }
 
 /// A backend with no models installed.
 pub struct NoModels;
 
 impl ModelRunner for NoModels {
-    fn run(&self, model: &str, _inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
-        Err(format!("model {model:?} is not installed"))
+    fn list(&self) -> Vec<ModelInfo> {
+        Vec::new()
+    }
+    fn run(&self, id: &str, _inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
+        Err(format!("model {id:?} is not installed"))
     }
 }
 
@@ -188,12 +195,23 @@ impl Runtime {
             manifest: plugin.manifest.clone(),
             settings: plugin.settings.clone(),
             models: plugin.models.clone(),
+            started: Instant::now(),
+            in_host: Duration::ZERO,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.cap);
-        let ticks = (limits.call_seconds / TICK.as_secs_f64()).ceil().max(1.0) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // The deadline is checked every tick: a call may run until its own code (wall
+        // time minus the host's model runs for it) has used the limit.
+        let limit = Duration::from_secs_f64(limits.call_seconds.max(TICK.as_secs_f64()));
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |ctx| {
+            let state = ctx.data();
+            if state.started.elapsed().saturating_sub(state.in_host) >= limit {
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Continue(1))
+            }
+        });
 
         let id = &plugin.manifest.id;
         let outcome = v0_1_0::Plugin::instantiate(&mut store, plugin.component, &self.linker)
@@ -242,6 +260,9 @@ pub struct CallState {
     manifest: Arc<Manifest>,
     settings: Arc<serde_json::Map<String, serde_json::Value>>,
     models: Arc<dyn ModelRunner>,
+    started: Instant,
+    /// Time spent in `run-model`, which the deadline does not count.
+    in_host: Duration,
 }
 
 impl WasiView for CallState {
@@ -271,10 +292,14 @@ impl v0_1_0::ra::plugin::host::Host for CallState {
         Some(value.to_string())
     }
 
+    fn models(&mut self) -> Vec<ModelInfo> {
+        self.models.list().into_iter().filter(|m| self.manifest.may_run(&m.id)).collect()
+    }
+
     fn run_model(&mut self, model: String, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
-        if !self.manifest.permissions.models.contains(&model) {
+        if !self.manifest.may_run(&model) {
             return Err(format!(
-                "model {model:?} is not in this plugin's permissions.models ({:?})",
+                "model {model:?} is not allowed by this plugin's permissions.models ({:?})",
                 self.manifest.permissions.models
             ));
         }
@@ -284,7 +309,10 @@ impl v0_1_0::ra::plugin::host::Host for CallState {
                 return Err(format!("a tensor of shape {:?} needs {want} values, got {}", t.shape, t.data.len()));
             }
         }
-        self.models.run(&model, inputs)
+        let started = Instant::now();
+        let outcome = self.models.run(&model, inputs);
+        self.in_host += started.elapsed();
+        outcome
     }
 }
 

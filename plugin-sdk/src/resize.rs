@@ -1,6 +1,9 @@
-//! Separable Lanczos-3 resampling on RGBA8, horizontal pass then vertical, in f32.
+//! Separable Lanczos-3 resampling on RGBA8, horizontal pass then vertical, in f32: what
+//! A1111's "Lanczos" upscaler does through PIL (window centred on each output pixel's
+//! centre, weights normalised per pixel, taps outside the image dropped rather than
+//! mirrored, the kernel widened when shrinking so every source pixel counts).
 
-use ra_plugin_sdk::Image;
+use crate::Image;
 
 const A: f32 = 3.0;
 
@@ -24,7 +27,6 @@ fn kernel(x: f32) -> f32 {
 /// For each output index: the first source index and the normalised weights.
 fn taps(src: u32, dst: u32) -> Vec<(usize, Vec<f32>)> {
     let ratio = src as f32 / dst as f32;
-    // Downscaling widens the kernel so every source pixel contributes (as PIL does).
     let support_scale = ratio.max(1.0);
     let support = A * support_scale;
     (0..dst)
@@ -44,7 +46,14 @@ fn taps(src: u32, dst: u32) -> Vec<(usize, Vec<f32>)> {
         .collect()
 }
 
-pub fn resize(image: &Image, width: u32, height: u32) -> Image {
+impl Image {
+    /// The image resampled to `width` × `height` with Lanczos-3 (both at least 1).
+    pub fn resize(&self, width: u32, height: u32) -> Image {
+        resize(self, width, height)
+    }
+}
+
+fn resize(image: &Image, width: u32, height: u32) -> Image {
     let (sw, sh) = (image.width as usize, image.height as usize);
     // Horizontal: sh rows of `width` pixels.
     let xt = taps(image.width, width);
