@@ -201,6 +201,8 @@ enum PresetArg {
     TinySd2,
     /// Tiny with a 9-channel UNet, like SD's inpainting checkpoints.
     TinyInpaint,
+    /// Tiny SD 2.x with a 5-channel UNet (latent + depth map), like SD 2's depth model.
+    TinyDepth,
     Sd15,
     Sd21,
 }
@@ -651,6 +653,8 @@ fn generate(args: GenerateArgs) -> Result<()> {
             }),
             None => None,
         },
+        // No CLI option makes a depth map yet: a depth model gets the engine's refusal.
+        depth: None,
     };
     req.validate()?;
     if !args.model.exists() {
@@ -797,6 +801,7 @@ fn make_model(
             PresetArg::Tiny => Preset::Tiny,
             PresetArg::TinySd2 => Preset::TinySd2,
             PresetArg::TinyInpaint => Preset::TinyInpaint,
+            PresetArg::TinyDepth => Preset::TinyDepth,
             PresetArg::Sd15 => Preset::Sd15,
             PresetArg::Sd21 => Preset::Sd21,
         },

@@ -473,6 +473,7 @@ fn engine_request(req: &JobRequest) -> Result<GenerateRequest, String> {
         networks: Default::default(),
         hires: hires_fix(req).map_err(|e| e.to_string())?,
         vae: req.vae.clone(),
+        depth: None,
     })
 }
 

@@ -46,6 +46,49 @@ impl Prediction {
     }
 }
 
+/// What a UNet reads besides the noisy latent, told apart by its input channels (the
+/// weights say nothing else about it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnetConditioning {
+    /// 4 channels: the latent alone (text-to-image and img2img models).
+    Plain,
+    /// 9 channels: the latent, the repaint mask and the masked image's latent (SD's
+    /// inpainting checkpoints).
+    Inpainting,
+    /// 5 channels: the latent and a depth map at latent size in [-1, 1] (SD 2's
+    /// `512-depth-ema`, diffusers' StableDiffusionDepth2ImgPipeline).
+    Depth,
+}
+
+impl UnetConditioning {
+    /// The kind of UNet with `n` input channels, or `None` for one RA cannot feed.
+    pub fn from_in_channels(n: usize) -> Option<Self> {
+        match n {
+            4 => Some(Self::Plain),
+            5 => Some(Self::Depth),
+            9 => Some(Self::Inpainting),
+            _ => None,
+        }
+    }
+
+    /// Channels concatenated after the 4 latent ones on every UNet call.
+    pub fn extra_channels(self) -> usize {
+        match self {
+            Self::Plain => 0,
+            Self::Depth => 1,
+            Self::Inpainting => 5,
+        }
+    }
+}
+
+impl UnetConfig {
+    /// What this UNet reads besides the latent. [`infer_unet`] refuses every input width
+    /// but 4, 5 and 9, so anything else (a hand-built config) counts as plain.
+    pub fn conditioning(&self) -> UnetConditioning {
+        UnetConditioning::from_in_channels(self.in_channels).unwrap_or(UnetConditioning::Plain)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ModelArch {
     pub family: Family,
@@ -56,6 +99,16 @@ pub struct ModelArch {
 }
 
 impl ModelArch {
+    /// What the UNet reads besides the latent.
+    pub fn conditioning(&self) -> UnetConditioning {
+        self.unet.conditioning()
+    }
+
+    /// A depth-to-image model: every UNet call needs a depth map.
+    pub fn is_depth(&self) -> bool {
+        self.conditioning() == UnetConditioning::Depth
+    }
+
     /// Stable Diffusion 1.5 at its published size.
     pub fn sd15() -> Self {
         Self {
@@ -169,10 +222,9 @@ pub fn infer_unet(w: &Weights, heads: &HeadRule) -> Result<UnetConfig> {
             "the UNet's conv_in/conv_out are not convolutions".into(),
         ));
     }
-    // 4: text-to-image; 9: inpainting (latent, mask, masked image's latent).
-    if conv_in[1] != 4 && conv_in[1] != 9 {
+    if UnetConditioning::from_in_channels(conv_in[1]).is_none() {
         return Err(EngineError::Architecture(format!(
-            "the UNet takes {} input channels; RA runs text-to-image (4) and inpainting (9) models so far (5 is a depth model)",
+            "the UNet takes {} input channels; RA runs text-to-image (4), depth (5) and inpainting (9) models",
             conv_in[1]
         )));
     }

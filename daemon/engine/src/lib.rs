@@ -12,6 +12,8 @@
 //! - [`schedule`], [`sampler`], [`noise`]: noise levels, solvers and seeded noise that
 //!   matches A1111's generators.
 //! - [`inpaint`]: masks, fills, "only masked" crops and the final overlay.
+//! - [`depth`]: the depth map a depth-to-image model reads, checked, resized and
+//!   normalised.
 //! - [`pipeline`]: txt2img, img2img and inpainting producing an image plus its infotext;
 //!   [`preview`] turns a step's latent into a thumbnail, with [`taesd`] when its
 //!   decoder file is present.
@@ -22,6 +24,7 @@
 pub mod arch;
 pub mod clip;
 pub mod conditioning;
+pub mod depth;
 pub mod error;
 pub mod inpaint;
 pub mod ldm_names;
@@ -42,6 +45,6 @@ pub mod weights;
 pub use candle_core as candle;
 pub use error::{EngineError, Result};
 pub use model::{LoadOptions, SdModel};
-pub use pipeline::{generate, GenerateRequest, Generated, InitImage, Progress};
+pub use pipeline::{generate, DepthMap, GenerateRequest, Generated, InitImage, Progress};
 /// CLIP's tokenizer lives in its own crate so the launcher can count tokens without candle.
 pub use ra_tokenizer as tokenizer;

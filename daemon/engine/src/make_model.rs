@@ -16,7 +16,7 @@ use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
 use serde_json::json;
 
-use crate::arch::{Family, ModelArch};
+use crate::arch::{Family, ModelArch, UnetConditioning};
 use crate::clip::{ClipActivation, ClipTextEncoder};
 use crate::error::{EngineError, Result};
 use crate::ldm_names::{self, LdmSource, UnetLayout};
@@ -32,6 +32,9 @@ pub enum Preset {
     TinySd2,
     /// Tiny with a 9-channel UNet input, like SD's inpainting checkpoints.
     TinyInpaint,
+    /// Tiny SD 2.x with a 5-channel UNet input (latent + depth) and epsilon prediction,
+    /// like SD 2's `512-depth-ema`.
+    TinyDepth,
     Sd15,
     Sd21,
 }
@@ -44,6 +47,12 @@ impl Preset {
             Self::TinyInpaint => {
                 let mut arch = ModelArch::tiny();
                 arch.unet.in_channels = 9;
+                arch
+            }
+            Self::TinyDepth => {
+                let mut arch = ModelArch::tiny_sd2();
+                arch.unet.in_channels = 5;
+                arch.prediction = crate::arch::Prediction::Epsilon;
                 arch
             }
             Self::Sd15 => ModelArch::sd15(),
@@ -415,31 +424,60 @@ impl MakeModel {
         out.insert("alphas_cumprod".into(), Tensor::from_vec(ac, 1000, &dev)?);
         out.insert("model_ema.decay".into(), Tensor::new(0.9999f32, &dev)?);
         out.insert("model_ema.num_updates".into(), Tensor::new(0i64, &dev)?);
-        let metadata = BTreeMap::from([
-            (
+        let depth = arch.unet.conditioning() == UnetConditioning::Depth;
+        if depth {
+            out.extend(midas_stub(self.seed, self.dtype)?);
+        }
+        let mut metadata = BTreeMap::from([(
+            "ra.generator".to_string(),
+            format!(
+                "ra-daemon dev make-model (random weights, seed {})",
+                self.seed
+            ),
+        )]);
+        // The published 512-depth-ema carries no ModelSpec; leaving it out here too makes
+        // the loader tell its epsilon prediction from the weights, as it must there.
+        if !depth {
+            metadata.insert(
                 "modelspec.prediction_type".to_string(),
                 match arch.prediction {
                     crate::arch::Prediction::Epsilon => "epsilon".to_string(),
                     crate::arch::Prediction::V => "v".to_string(),
                 },
-            ),
-            (
+            );
+            metadata.insert(
                 "modelspec.architecture".to_string(),
                 match arch.family {
                     Family::Sd1 => "stable-diffusion-v1".to_string(),
                     Family::Sd2 => "stable-diffusion-v2-768-v".to_string(),
                 },
-            ),
-            (
-                "ra.generator".to_string(),
-                format!(
-                    "ra-daemon dev make-model (random weights, seed {})",
-                    self.seed
-                ),
-            ),
-        ]);
+            );
+        }
         save(path, &out, Some(metadata))
     }
+}
+
+/// A few tensors named as the MiDaS (DPT-Hybrid) depth estimator that SD 2's depth
+/// checkpoint bundles under `depth_model.*`: RA does not run it (depth maps come from a
+/// preprocessor), so loaders must pass over it, and a small stand-in shows they do.
+fn midas_stub(seed: u64, dtype: DType) -> Result<BTreeMap<String, Tensor>> {
+    let shapes: [(&str, &[usize]); 4] = [
+        ("depth_model.model.pretrained.model.cls_token", &[1, 1, 16]),
+        ("depth_model.model.pretrained.model.pos_embed", &[1, 5, 16]),
+        (
+            "depth_model.model.scratch.output_conv.0.weight",
+            &[8, 16, 3, 3],
+        ),
+        ("depth_model.model.scratch.output_conv.0.bias", &[8]),
+    ];
+    let mut out = BTreeMap::new();
+    for (name, dims) in shapes {
+        let n = dims.iter().product();
+        let v = SeedStream::substream(seed, name_hash(name)).normals(n);
+        let t = Tensor::from_vec(v, dims, &Device::Cpu)?.to_dtype(dtype)?;
+        out.insert(name.to_string(), t);
+    }
+    Ok(out)
 }
 
 fn temp_sibling(out: &Path) -> PathBuf {

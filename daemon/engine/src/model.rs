@@ -16,7 +16,9 @@ use candle_core::{DType, Device};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::arch::{infer_clip, infer_unet, infer_vae, Family, HeadRule, ModelArch, Prediction};
+use crate::arch::{
+    infer_clip, infer_unet, infer_vae, Family, HeadRule, ModelArch, Prediction, UnetConditioning,
+};
 use crate::clip::{ClipActivation, ClipTextEncoder};
 use crate::error::{EngineError, Result};
 use crate::ldm_names::{UnetLayout, OPENCLIP_PREFIX, UNET_PREFIX, VAE_PREFIX};
@@ -127,17 +129,21 @@ impl SdModel {
             Family::Sd1 => Naming::LdmClip,
             Family::Sd2 => Naming::LdmOpenClip,
         };
+        let unet_w = Weights::new(file.clone(), Naming::LdmUnet(unet_layout));
+        let unet = infer_unet(&unet_w, &HeadRule::for_family(family))?;
         let prediction = file
             .metadata
             .get("modelspec.prediction_type")
             .and_then(|p| Prediction::parse(p))
             .or_else(|| sidecar_prediction(path))
-            .unwrap_or(match family {
-                // Most SD 2.x single files in use are the 768 v-prediction release.
-                Family::Sd1 => Prediction::Epsilon,
-                Family::Sd2 => Prediction::V,
+            .unwrap_or(match (family, unet.conditioning()) {
+                (Family::Sd1, _) => Prediction::Epsilon,
+                // Most SD 2.x single files in use are the 768 v-prediction release; SD 2's
+                // depth and inpainting releases (512-depth-ema, 512-inpainting-ema) are
+                // 512 epsilon models and carry no metadata saying so.
+                (Family::Sd2, UnetConditioning::Plain) => Prediction::V,
+                (Family::Sd2, _) => Prediction::Epsilon,
             });
-        let unet_w = Weights::new(file.clone(), Naming::LdmUnet(unet_layout));
         let vae_w = Weights::new(file.clone(), Naming::LdmVae { levels: vae_levels });
         let clip_w = Weights::new(file.clone(), clip_naming);
         // SD 2.x reads OpenCLIP's penultimate layer: its last layer is never run.
@@ -156,7 +162,7 @@ impl SdModel {
             family,
             prediction,
             clip: infer_clip(&clip_w, family, max_layers)?,
-            unet: infer_unet(&unet_w, &HeadRule::for_family(family))?,
+            unet,
             vae: infer_vae(&vae_w)?,
         };
         let tokenizer = ClipTokenizer::builtin()?;

@@ -6,7 +6,8 @@
 //! conditioning lengths agree. Inpainting pins the kept latent cells to the input's
 //! after every model call and lays the original pixels back at the end
 //! ([`crate::inpaint`]); 9-channel inpainting models also get the mask and the masked
-//! image's latent as extra input channels.
+//! image's latent as extra input channels, and 5-channel depth models the request's depth
+//! map ([`crate::depth`]), on every UNet call of every pass.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +15,7 @@ use candle_core::{DType, Device, Tensor};
 use image::imageops::FilterType;
 use ra_wire::{GenerationInfo, PngImage, SamplerName, ScheduleType};
 
-use crate::arch::Prediction;
+use crate::arch::{Prediction, UnetConditioning};
 use crate::conditioning::{Conditioning, Embedding, PromptEncoder};
 use crate::error::{EngineError, Result};
 use crate::inpaint::{InpaintFill, Mask, Prepared};
@@ -23,6 +24,8 @@ use crate::networks::{apply_loras, embeddings_for, lora_uses, NetworkDirs};
 use crate::noise::{initial_noise, RngSource, SeedStream, Variation};
 use crate::sampler::{sampler_for, SamplerOptions};
 use crate::schedule::NoiseSchedule;
+
+pub use crate::depth::DepthMap;
 
 /// Largest side RA accepts, as A1111's UI does.
 pub const MAX_SIDE: u32 = 2048;
@@ -64,6 +67,9 @@ pub struct GenerateRequest {
     pub hires: Option<HiresFix>,
     /// A separate VAE (a name in the VAE folders, or a path) instead of the model's.
     pub vae: Option<String>,
+    /// The depth map a depth model (5-channel UNet) follows, normally made from the init
+    /// image by the depth preprocessor. Required by depth models, ignored by others.
+    pub depth: Option<DepthMap>,
 }
 
 impl GenerateRequest {
@@ -87,6 +93,7 @@ impl GenerateRequest {
             networks: NetworkDirs::default(),
             hires: None,
             vae: None,
+            depth: None,
         }
     }
 
@@ -160,6 +167,11 @@ impl GenerateRequest {
                     init.strength
                 ));
             }
+        }
+        // Checked whatever the model: a malformed map is a broken request even where
+        // the model would ignore it.
+        if let Some(depth) = &self.depth {
+            depth.validate()?;
         }
         Ok(())
     }
@@ -294,6 +306,9 @@ pub fn generate(
     on_step: &mut dyn FnMut(Progress<'_>) -> bool,
 ) -> Result<Generated> {
     req.validate()?;
+    if model.arch.is_depth() && req.depth.is_none() {
+        return Err(depth_map_needed());
+    }
     let seed = if req.seed < 0 {
         random_seed()
     } else {
@@ -458,16 +473,13 @@ pub fn generate(
         (None, _) => initial.zeros_like()?,
     };
     let x = (start + (&initial * sigmas[0])?)?;
-    let image_cond = if model.arch.unet.in_channels == 9 {
-        Some(inpainting_conditioning(
-            model,
-            init_pixels.as_ref(),
-            inpaint.as_ref(),
-            req,
-        )?)
-    } else {
-        None
-    };
+    let image_cond = image_conditioning(
+        model,
+        req,
+        init_pixels.as_ref(),
+        inpaint.as_ref(),
+        (req.width, req.height),
+    )?;
     // Kept latent cells are pinned to the input's after every model call.
     let pin = match (&init_latent, &repaint) {
         (Some(latent), Some(repaint)) => Some((latent.clone(), repaint.clone())),
@@ -477,7 +489,7 @@ pub fn generate(
     let mut pass = Pass {
         model,
         req,
-        image_cond: image_cond.as_ref(),
+        image_cond,
         pin: pin.as_ref(),
         started: Instant::now(),
         done_before: 0,
@@ -516,6 +528,11 @@ pub fn generate(
         let shape = [1, model.arch.unet.out_channels, hh, hw];
         let (initial, mut noise) = initial_noise(req.rng, seed, req.variation, &shape, dev)?;
         let x = (upscaled + (initial * sigmas[0])?)?;
+        // The extra input channels at the new size: the depth map resized from the
+        // request's again (not from the first pass's channel, which would lose detail);
+        // for inpainting models the all-repaint mask over a blank image, as in the first
+        // pass, since hires fix is txt2img only.
+        pass.image_cond = image_conditioning(model, req, None, None, (w, h))?;
         pass.done_before = run_steps;
         latent = pass.run(&conditioning, x, sigmas, &mut noise)?;
         info.extra.extend(hr.infotext());
@@ -532,8 +549,8 @@ pub fn generate(
 struct Pass<'a> {
     model: &'a SdModel,
     req: &'a GenerateRequest,
-    /// The 9-channel models' extra input.
-    image_cond: Option<&'a Tensor>,
+    /// The extra input channels of inpainting and depth models, at this run's size.
+    image_cond: Option<Tensor>,
     /// Inpainting: the input latent and where it is repainted.
     pin: Option<&'a (Tensor, Tensor)>,
     started: Instant,
@@ -558,7 +575,7 @@ impl Pass<'_> {
         let cfg = req.cfg_scale;
         let prediction = model.arch.prediction;
         let cond_only = conditioning.cond_only(cfg);
-        let (image_cond, pin) = (self.image_cond, self.pin);
+        let (image_cond, pin) = (self.image_cond.as_ref(), self.pin);
         let (started, done_before, total) = (self.started, self.done_before, self.total);
         let on_step = &mut *self.on_step;
         let mut cancelled = false;
@@ -690,6 +707,38 @@ fn latent_mask(p: &Prepared, shape: [usize; 4], dev: &Device) -> Result<Tensor> 
     Ok(Tensor::from_vec(cells, (1, 1, lh, lw), dev)?.repeat((1, channels, 1, 1))?)
 }
 
+/// What [`generate`] says when a depth model gets no depth map.
+fn depth_map_needed() -> EngineError {
+    EngineError::InvalidRequest(
+        "this is a depth model: it needs a depth map, which the depth preprocessor makes from an init image (use img2img with the depth preprocessor on)".into(),
+    )
+}
+
+/// What the UNet reads after the 4 latent channels for a `width × height` image, if
+/// anything: see [`UnetConditioning`].
+fn image_conditioning(
+    model: &SdModel,
+    req: &GenerateRequest,
+    pixels: Option<&PngImage>,
+    inpaint: Option<&Prepared>,
+    (width, height): (u32, u32),
+) -> Result<Option<Tensor>> {
+    match model.arch.conditioning() {
+        UnetConditioning::Plain => Ok(None),
+        UnetConditioning::Inpainting => {
+            inpainting_conditioning(model, pixels, inpaint, width, height).map(Some)
+        }
+        UnetConditioning::Depth => {
+            let depth = req.depth.as_ref().ok_or_else(depth_map_needed)?;
+            let f = model.arch.vae.downscale() as u32;
+            let (lh, lw) = ((height / f) as usize, (width / f) as usize);
+            depth
+                .latent_channel(lh, lw, &model.options.device)
+                .map(Some)
+        }
+    }
+}
+
 /// The extra input of a 9-channel inpainting UNet: the repaint mask and the latent of
 /// the image with the masked area blanked. Without a mask everything is repainted
 /// from a blank (mid-grey) image, as A1111 does for txt2img.
@@ -697,10 +746,11 @@ fn inpainting_conditioning(
     model: &SdModel,
     pixels: Option<&PngImage>,
     inpaint: Option<&Prepared>,
-    req: &GenerateRequest,
+    width: u32,
+    height: u32,
 ) -> Result<Tensor> {
     let dev = &model.options.device;
-    let (w, h) = (req.width as usize, req.height as usize);
+    let (w, h) = (width as usize, height as usize);
     let mask = match inpaint {
         Some(p) => {
             let m: Vec<f32> = p

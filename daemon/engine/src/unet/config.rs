@@ -60,7 +60,8 @@ impl Structure {
 /// A whole UNet: its body and the channels of what it reads and writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnetConfig {
-    /// 4 for text-to-image, 9 for inpainting (latent, mask, masked image's latent).
+    /// 4 for text-to-image, 5 for depth (latent, depth map), 9 for inpainting (latent,
+    /// mask, masked image's latent): see [`crate::arch::UnetConditioning`].
     pub in_channels: usize,
     pub out_channels: usize,
     pub inner: Structure,
