@@ -474,12 +474,14 @@ async fn upscalers(State(s): State<Shared>) -> Json<Value> {
         .iter()
         .map(|n| json!({"name": n, "model_name": Value::Null, "model_path": Value::Null, "model_url": Value::Null, "scale": 4}))
         .collect();
-    list.extend(s.service.models(Some(ModelKind::Upscaler)).iter().map(|m| {
-        json!({"name": m.name, "model_name": m.name, "model_path": m.path, "model_url": Value::Null, "scale": 4})
-    }));
+    // Upscaler model files are served by the plugin that runs them (`upscale` lists one
+    // upscaler per model, under the file's name); the file's path is filled in here.
+    let files = s.service.models(Some(ModelKind::Upscaler));
     if let Some(plugins) = s.service.worker.plugins() {
         list.extend(plugins.upscalers().into_iter().map(|(plugin, u)| {
-            json!({"name": u.name, "model_name": Value::Null, "model_path": Value::Null, "model_url": Value::Null, "scale": u.scale, "plugin": plugin})
+            let file = files.iter().find(|m| m.name == u.name);
+            json!({"name": u.name, "model_name": file.map(|m| &m.name), "model_path": file.map(|m| &m.path),
+                   "model_url": Value::Null, "scale": u.scale, "plugin": plugin})
         }));
     }
     Json(Value::Array(list))

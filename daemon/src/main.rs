@@ -179,6 +179,25 @@ enum DevCommand {
         #[arg(long, default_value_t = 1)]
         draws: u32,
     },
+    /// Write an ESRGAN (RRDBNet) 4x upscaler with random weights, for models/ESRGAN.
+    MakeUpscaler {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The original ESRGAN's positional names (model.0, model.1.sub…) instead of
+        /// Real-ESRGAN's.
+        #[arg(long)]
+        original_names: bool,
+    },
+    /// Write a Depth Anything V2 depth model with random weights (a tiny backbone in the
+    /// official layout), for models/depth.
+    MakeDepthModel {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Write a Stable Diffusion model with random weights in a real on-disk layout.
     MakeModel {
         #[arg(long, value_enum)]
@@ -304,6 +323,14 @@ struct GenerateArgs {
     /// Hires fix: a second pass at this many times the size (txt2img).
     #[arg(long, conflicts_with = "init_image")]
     hires_scale: Option<f64>,
+    /// Depth models: a grey depth image (nearer brighter) instead of the one the `depth`
+    /// plugin makes from --init-image.
+    #[arg(long)]
+    depth_map: Option<PathBuf>,
+    /// Model roots holding models/depth for the `depth` plugin (default: the
+    /// configured ones).
+    #[arg(long = "models-dir")]
+    models_dirs: Vec<PathBuf>,
     /// How the first pass is enlarged: Latent or Lanczos.
     #[arg(long, default_value = "Latent", requires = "hires_scale")]
     hires_upscaler: String,
@@ -386,6 +413,15 @@ fn main() -> ExitCode {
                     draws,
                 },
         } => noise(&rng, seed, &shape, draws),
+        Command::Dev { command: DevCommand::MakeUpscaler { out, seed, original_names } } => {
+            let shapes = ra_engine::esrgan::tensor_shapes(8, 2, 4, original_names);
+            ra_engine::make_model::write_random_tensors(&out, seed, &shapes).map_err(Into::into)
+        }
+        Command::Dev { command: DevCommand::MakeDepthModel { out, seed } } => {
+            use ra_engine::depth_anything::DepthShape;
+            ra_engine::make_model::write_random_model(&out, seed, |vb| DepthShape::TINY.build(vb, false, false).map(|_| ()))
+                .map_err(Into::into)
+        }
         Command::PngInfo { file } => png_info(&file),
         Command::Plugins { command } => plugins_command(command),
         Command::Dev {
@@ -427,7 +463,8 @@ fn plugins_command(command: PluginsCommand) -> Result<()> {
             config.data_dir = dir;
         }
         let settings = ra_plugins::PluginsConfig::under(&config.data_dir, ra_daemon::plugins::bundled_dir(&config));
-        Ok(ra_plugins::Plugins::open(settings, std::sync::Arc::new(ra_plugins::NoModels))?)
+        let models = ra_daemon::model_runner::LocalModels::new(config.models_dirs.clone());
+        Ok(ra_plugins::Plugins::open(settings, std::sync::Arc::new(models))?)
     };
     match command {
         PluginsCommand::Pack { plugin, wasm, out } => {
@@ -653,7 +690,6 @@ fn generate(args: GenerateArgs) -> Result<()> {
             }),
             None => None,
         },
-        // No CLI option makes a depth map yet: a depth model gets the engine's refusal.
         depth: None,
     };
     req.validate()?;
@@ -674,6 +710,9 @@ fn generate(args: GenerateArgs) -> Result<()> {
         .with_context(|| format!("loading model {}", args.model.display()))?;
     req.width = size.0.unwrap_or(model.default_size());
     req.height = size.1.unwrap_or(model.default_size());
+    if model.arch.is_depth() {
+        req.depth = cli_depth_map(&args.depth_map, &args.models_dirs, req.init.as_ref())?;
+    }
     req.validate()?;
 
     let bar = ProgressBar::new(u64::from(req.steps_to_run()));
@@ -694,6 +733,30 @@ fn generate(args: GenerateArgs) -> Result<()> {
         generated.info.seed, generated.info.width, generated.info.height, model.name
     );
     Ok(())
+}
+
+/// A depth model's map for `generate`: the one given, else the `depth` plugin run on the
+/// init image with the depth models under the configured (or given) model roots.
+fn cli_depth_map(
+    given: &Option<PathBuf>,
+    models_dirs: &[PathBuf],
+    init: Option<&ra_engine::pipeline::InitImage>,
+) -> Result<Option<ra_engine::DepthMap>> {
+    if let Some(path) = given {
+        let bytes = std::fs::read(path).map_err(|e| input_err(format!("--depth-map {}: {e}", path.display())))?;
+        let image = ra_engine::pipeline::load_image(&bytes)
+            .map_err(|e| input_err(format!("--depth-map {}: {e}", path.display())))?;
+        return Ok(Some(ra_daemon::plugins::depth_from_grey(&ra_daemon::plugins::to_image(&image))));
+    }
+    // Without an init image there is nothing to estimate from; the engine says so.
+    let Some(init) = init else { return Ok(None) };
+    let mut config = ra_daemon::config::Config::load(None).map_err(|e| input_err(e.to_string()))?;
+    if !models_dirs.is_empty() {
+        config.models_dirs = models_dirs.to_vec();
+    }
+    let plugins = ra_daemon::plugins::open(&config)?;
+    let map = ra_daemon::plugins::depth_map(Some(&plugins), &init.image).map_err(input_err)?;
+    Ok(Some(map))
 }
 
 fn serve(args: ServeArgs) -> Result<()> {

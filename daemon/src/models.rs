@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::store::Store;
 
 /// Folder names that hold each kind, as A1111 and ComfyUI spell them.
-const FOLDERS: [(&str, ModelKind); 11] = [
+const FOLDERS: [(&str, ModelKind); 13] = [
     ("Stable-diffusion", ModelKind::Checkpoint),
     ("checkpoints", ModelKind::Checkpoint),
     ("Lora", ModelKind::Lora),
@@ -19,9 +19,11 @@ const FOLDERS: [(&str, ModelKind); 11] = [
     ("vae", ModelKind::Vae),
     ("embeddings", ModelKind::Embedding),
     ("ESRGAN", ModelKind::Upscaler),
+    ("RealESRGAN", ModelKind::Upscaler),
     ("upscale_models", ModelKind::Upscaler),
     ("ControlNet", ModelKind::ControlNet),
     ("controlnet", ModelKind::ControlNet),
+    ("depth", ModelKind::Depth),
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,6 +98,11 @@ fn folders(root: &Path) -> Vec<(PathBuf, ModelKind)> {
         out.push((root.to_path_buf(), ModelKind::Checkpoint));
     }
     out
+}
+
+/// The folders under `roots` holding models of `kind`.
+pub fn dirs_of(roots: &[PathBuf], kind: ModelKind) -> Vec<PathBuf> {
+    roots.iter().flat_map(|r| folders(r)).filter(|(_, k)| *k == kind).map(|(d, _)| d).collect()
 }
 
 /// The LoRA and embedding folders under `roots`. A1111 keeps `embeddings` beside

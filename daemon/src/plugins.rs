@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ra_plugins::{Field, Image, Limits, NoModels, Params, Plugins, PluginsConfig};
+use ra_plugins::{Field, Image, Limits, Params, Plugins, PluginsConfig};
+use ra_engine::DepthMap;
 use ra_wire::{JobRequest, PngImage};
 
 use crate::config::Config;
@@ -27,7 +28,12 @@ pub fn bundled_dir(config: &Config) -> Option<PathBuf> {
 pub fn open(config: &Config) -> Result<Arc<Plugins>, ra_plugins::PluginError> {
     let mut settings = PluginsConfig::under(&config.data_dir, bundled_dir(config));
     settings.limits = Limits { memory_mib: config.plugin_memory_mib, call_seconds: config.plugin_call_seconds };
-    let plugins = Plugins::open(settings, Arc::new(NoModels))?;
+    let models = crate::model_runner::LocalModels::new(config.models_dirs.clone());
+    Ok(Arc::new(Plugins::open(settings, Arc::new(models))?))
+}
+
+/// Says on stderr which plugins `serve` runs with.
+pub fn log_list(plugins: &Plugins) {
     for info in plugins.list() {
         match &info.error {
             None => eprintln!("ra-daemon: plugin {} {} ({:?}{})", info.id, info.version, info.source,
@@ -35,7 +41,27 @@ pub fn open(config: &Config) -> Result<Arc<Plugins>, ra_plugins::PluginError> {
             Some(e) => eprintln!("ra-daemon: plugin {} is broken: {e}", info.id),
         }
     }
-    Ok(Arc::new(plugins))
+}
+
+/// The depth map a depth model's job reads: the `depth` preprocessor (the `depth`
+/// plugin with a Depth Anything model in `models/depth`) run on the init image.
+pub fn depth_map(plugins: Option<&Plugins>, image: &PngImage) -> Result<DepthMap, String> {
+    let offered = plugins.is_some_and(|p| p.preprocessors().iter().any(|(_, name)| name == "depth"));
+    let plugins = plugins.filter(|_| offered).ok_or(
+        "this is a depth model (SD 2 depth): it needs the `depth` plugin enabled to make a depth map \
+         from the init image (see /ra/v1/plugins)",
+    )?;
+    let grey = plugins.preprocess("depth", to_image(image)).map_err(|e| e.to_string())?;
+    Ok(depth_from_grey(&grey))
+}
+
+/// A grey depth image (nearer brighter) as the engine's depth map.
+pub fn depth_from_grey(image: &Image) -> DepthMap {
+    DepthMap {
+        width: image.width,
+        height: image.height,
+        values: image.rgba.chunks_exact(4).map(|p| f32::from(p[0])).collect(),
+    }
 }
 
 /// The parameters `process` sees for a job whose first image uses `seed`.

@@ -58,6 +58,7 @@ pub fn run(config: &Config, dtype: ra_engine::candle::DType) -> Result<(), Serve
     );
     let selected = store.setting(SELECTED_MODEL_KEY)?;
     let plugins = crate::plugins::open(config)?;
+    crate::plugins::log_list(&plugins);
     let worker = Arc::new(Worker::start(
         WorkerSettings {
             output_dir: config.output_dir(),

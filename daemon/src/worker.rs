@@ -522,6 +522,12 @@ fn generate_all(
     let plugin_fields: Vec<(String, String)> = crate::plugins::fields(std::mem::take(&mut params.extra)).collect();
     let mut base = engine_request(req)?;
     base.networks = shared.settings.networks.clone();
+    if model.arch.is_depth() {
+        // Without an init image the engine refuses the job and says why.
+        if let Some(init) = &base.init {
+            base.depth = Some(crate::plugins::depth_map(shared.settings.plugins.as_deref(), &init.image)?);
+        }
+    }
     let count = req.count.max(1);
     let per_image = base.steps_to_run();
     let total = per_image * count;

@@ -35,6 +35,8 @@ pub enum ModelKind {
     Embedding,
     Upscaler,
     ControlNet,
+    /// Monocular depth estimators (Depth Anything), which plugins run for depth maps.
+    Depth,
 }
 
 /// One model file (or diffusers folder) the daemon found.

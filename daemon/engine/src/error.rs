@@ -23,6 +23,12 @@ pub enum EngineError {
     },
     #[error("{path} is not a TAESD decoder RA can use: {reason}")]
     Taesd { path: PathBuf, reason: String },
+    #[error("{path} is not {kind} model RA can run: {reason}")]
+    UnsupportedNetwork {
+        path: PathBuf,
+        kind: &'static str,
+        reason: String,
+    },
     #[error("cannot tell the model's architecture: {0}")]
     Architecture(String),
     #[error(transparent)]

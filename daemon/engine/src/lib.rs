@@ -17,6 +17,8 @@
 //! - [`pipeline`]: txt2img, img2img and inpainting producing an image plus its infotext;
 //!   [`preview`] turns a step's latent into a thumbnail, with [`taesd`] when its
 //!   decoder file is present.
+//! - [`esrgan`] and [`depth_anything`]: the upscaler and depth networks the plugin host
+//!   runs for plugins (`run-model`).
 //! - [`make_model`]: random-weight models in the real layouts, for tests and benchmarks.
 //!
 //! Nothing here is async; the daemon runs it on a worker thread.
@@ -25,7 +27,9 @@ pub mod arch;
 pub mod clip;
 pub mod conditioning;
 pub mod depth;
+pub mod depth_anything;
 pub mod error;
+pub mod esrgan;
 pub mod inpaint;
 pub mod ldm_names;
 pub mod make_model;

@@ -595,6 +595,40 @@ pub fn write_taesd_decoder(out: &Path, seed: u64) -> Result<()> {
     std::fs::rename(&part, out).map_err(|e| EngineError::io(out, e))
 }
 
+/// A safetensors file of `shapes` with seeded He-normal weights and small biases:
+/// a network of a real layout with random weights, for tests. Written atomically.
+pub fn write_random_tensors(out: &Path, seed: u64, shapes: &[(String, Vec<usize>)]) -> Result<()> {
+    let mut tensors = BTreeMap::new();
+    for (name, dims) in shapes {
+        let n: usize = dims.iter().product();
+        let fan_in: usize = dims[1..].iter().product::<usize>().max(1);
+        let scale = if dims.len() == 1 { 0.05 } else { (2.0 / fan_in as f32).sqrt() };
+        let v: Vec<f32> = SeedStream::substream(seed, name_hash(name)).normals(n).iter().map(|z| z * scale).collect();
+        tensors.insert(name.clone(), Tensor::from_vec(v, dims.as_slice(), &Device::Cpu)?);
+    }
+    let part = temp_sibling(out);
+    save(&part, &tensors, None)?;
+    std::fs::rename(&part, out).map_err(|e| EngineError::io(out, e))
+}
+
+/// The weights `build` asks for when constructing a network from a var builder, drawn at
+/// random (seeded) and written atomically to `out` under the names it used.
+pub fn write_random_model(
+    out: &Path,
+    seed: u64,
+    build: impl FnOnce(VarBuilder<'static>) -> Result<()>,
+) -> Result<()> {
+    let (vb, made) = random_init(seed, DType::F32, &Device::Cpu);
+    build(vb)?;
+    let tensors = made
+        .lock()
+        .map_err(|_| EngineError::Architecture("random weights were poisoned".into()))?
+        .clone();
+    let part = temp_sibling(out);
+    save(&part, &tensors, None)?;
+    std::fs::rename(&part, out).map_err(|e| EngineError::io(out, e))
+}
+
 /// Writes a safetensors file with its header in sorted order, so that the same tensors
 /// always give the same bytes (the `safetensors` crate orders metadata by hash).
 fn save(

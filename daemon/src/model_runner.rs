@@ -1,0 +1,122 @@
+//! The host's side of the plugins' `run-model`: the upscaler and depth networks
+//! installed under the model roots (`models/ESRGAN`, `RealESRGAN`, `upscale_models`;
+//! `models/depth`), listed for plugins and run on candle.
+//!
+//! A plugin names a model `kind/name` (the file stem). The last upscaler used stays
+//! loaded, since a tiled upscale calls the same one many times in a row; a depth model
+//! runs once per image and is loaded for that call (candle's Depth Anything cannot be
+//! shared between threads).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ra_engine::candle::{Device, Tensor as CTensor};
+use ra_engine::depth_anything::DepthAnything;
+use ra_engine::esrgan::Esrgan;
+use ra_plugins::{ModelInfo, ModelRunner, Tensor};
+
+use crate::models::{self, ModelKind};
+
+/// What a plugin is told about a model, from its header alone (listing must stay cheap:
+/// `/sdapi/v1/upscalers` asks for it).
+fn details(kind: &str, path: &Path) -> Result<serde_json::Value, String> {
+    let probed = match kind {
+        "upscaler" => Esrgan::probe(path).map(|scale| serde_json::json!({"scale": scale})),
+        _ => DepthAnything::probe(path).map(|()| serde_json::json!({"input_size": ra_engine::depth_anything::INPUT_SIZE})),
+    };
+    probed.map_err(|e| e.to_string())
+}
+
+/// The plugin-facing kinds and where their files live.
+const KINDS: [(&str, ModelKind); 2] = [("upscaler", ModelKind::Upscaler), ("depth", ModelKind::Depth)];
+
+/// Upscaler and depth models under the daemon's model roots.
+pub struct LocalModels {
+    roots: Vec<PathBuf>,
+    device: Device,
+    /// The last upscaler run, by path.
+    loaded: Mutex<Option<(PathBuf, Arc<Esrgan>)>>,
+}
+
+impl LocalModels {
+    pub fn new(roots: Vec<PathBuf>) -> LocalModels {
+        LocalModels { roots, device: Device::Cpu, loaded: Mutex::new(None) }
+    }
+
+    /// Every `.safetensors` of a plugin-facing kind, as (kind, stem, path), first root first.
+    fn files(&self) -> Vec<(&'static str, String, PathBuf)> {
+        let mut out: Vec<(&'static str, String, PathBuf)> = Vec::new();
+        for (kind, model_kind) in KINDS {
+            for dir in models::dirs_of(&self.roots, model_kind) {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                paths.sort();
+                for path in paths {
+                    let is_weights = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+                    let Some(stem) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
+                    if is_weights && !out.iter().any(|(k, s, _)| *k == kind && *s == stem) {
+                        out.push((kind, stem, path));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn upscaler(&self, path: &Path) -> Result<Arc<Esrgan>, String> {
+        let mut loaded = self.loaded.lock().map_err(|_| "the model cache is poisoned".to_string())?;
+        if let Some((_, net)) = loaded.as_ref().filter(|(p, _)| p == path) {
+            return Ok(net.clone());
+        }
+        // Drop the old network before loading the next: two may not fit.
+        *loaded = None;
+        let net = Arc::new(Esrgan::load(path, &self.device).map_err(|e| e.to_string())?);
+        *loaded = Some((path.to_path_buf(), net.clone()));
+        Ok(net)
+    }
+
+    fn forward(&self, kind: &str, path: &Path, input: &CTensor) -> Result<CTensor, String> {
+        let out = match kind {
+            "upscaler" => self.upscaler(path)?.upscale(input),
+            _ => DepthAnything::load(path, &self.device).and_then(|net| net.estimate(input)),
+        };
+        out.map_err(|e| e.to_string())
+    }
+}
+
+impl ModelRunner for LocalModels {
+    fn list(&self) -> Vec<ModelInfo> {
+        self.files()
+            .into_iter()
+            .filter_map(|(kind, stem, path)| {
+                // Files that are not a network RA runs are left out (the log says why)
+                // rather than offered and failing later.
+                match details(kind, &path) {
+                    Ok(details) => Some(ModelInfo { id: format!("{kind}/{stem}"), kind: kind.into(), details: details.to_string() }),
+                    Err(e) => {
+                        eprintln!("ra-daemon: {kind} model {} is not offered to plugins: {e}", path.display());
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn run(&self, id: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
+        let (kind, path) = self
+            .files()
+            .into_iter()
+            .find(|(kind, stem, _)| format!("{kind}/{stem}") == id)
+            .map(|(kind, _, path)| (kind, path))
+            .ok_or_else(|| format!("model {id:?} is not installed (put its .safetensors in models/ESRGAN or models/depth)"))?;
+        let [input] = &inputs[..] else {
+            return Err(format!("{id} takes one input tensor, got {}", inputs.len()));
+        };
+        let dims: Vec<usize> = input.shape.iter().map(|&d| d as usize).collect();
+        let tensor = CTensor::from_slice(&input.data, dims.as_slice(), &self.device).map_err(|e| e.to_string())?;
+        let out = self.forward(kind, &path, &tensor).map_err(|e| format!("{id}: {e}"))?;
+        let shape = out.dims().iter().map(|&d| d as u32).collect();
+        let data = out.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| e.to_string())?;
+        Ok(vec![Tensor { shape, data }])
+    }
+}
