@@ -327,11 +327,12 @@ struct GenerateArgs {
     /// plugin makes from --init-image.
     #[arg(long)]
     depth_map: Option<PathBuf>,
-    /// Model roots holding models/depth for the `depth` plugin (default: the
+    /// Model roots holding models/depth and models/ESRGAN for plugins (default: the
     /// configured ones).
     #[arg(long = "models-dir")]
     models_dirs: Vec<PathBuf>,
-    /// How the first pass is enlarged: Latent or Lanczos.
+    /// How the first pass is enlarged: Latent, Lanczos, or an upscaler a plugin offers
+    /// (`Lanczos 2x`, an ESRGAN model's name from models/ESRGAN).
     #[arg(long, default_value = "Latent", requires = "hires_scale")]
     hires_upscaler: String,
     /// Steps of the second pass (default: --steps).
@@ -684,7 +685,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
         hires: match args.hires_scale {
             Some(scale) => Some(ra_engine::pipeline::HiresFix {
                 scale,
-                upscaler: ra_engine::pipeline::HiresUpscaler::parse(&args.hires_upscaler)?,
+                upscaler: cli_hires_upscaler(&args.hires_upscaler, &args.models_dirs)?,
                 steps: args.hires_steps,
                 denoising_strength: args.hires_denoising,
             }),
@@ -735,6 +736,25 @@ fn generate(args: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
+/// The plugins `generate` uses (depth maps, plugin upscalers), with the configured data
+/// folder and the given model roots (else the configured ones).
+fn cli_plugins(models_dirs: &[PathBuf]) -> Result<std::sync::Arc<ra_plugins::Plugins>> {
+    let mut config = ra_daemon::config::Config::load(None).map_err(|e| input_err(e.to_string()))?;
+    if !models_dirs.is_empty() {
+        config.models_dirs = models_dirs.to_vec();
+    }
+    Ok(ra_daemon::plugins::open(&config)?)
+}
+
+/// `--hires-upscaler`: the engine's, else a plugin's (the plugin host opens only then).
+fn cli_hires_upscaler(name: &str, models_dirs: &[PathBuf]) -> Result<ra_engine::pipeline::HiresUpscaler> {
+    if let Ok(builtin) = ra_engine::pipeline::HiresUpscaler::parse(name) {
+        return Ok(builtin);
+    }
+    let plugins = cli_plugins(models_dirs)?;
+    ra_daemon::plugins::hires_upscaler(name, Some(&plugins)).map_err(input_err)
+}
+
 /// A depth model's map for `generate`: the one given, else the `depth` plugin run on the
 /// init image with the depth models under the configured (or given) model roots.
 fn cli_depth_map(
@@ -750,11 +770,7 @@ fn cli_depth_map(
     }
     // Without an init image there is nothing to estimate from; the engine says so.
     let Some(init) = init else { return Ok(None) };
-    let mut config = ra_daemon::config::Config::load(None).map_err(|e| input_err(e.to_string()))?;
-    if !models_dirs.is_empty() {
-        config.models_dirs = models_dirs.to_vec();
-    }
-    let plugins = ra_daemon::plugins::open(&config)?;
+    let plugins = cli_plugins(models_dirs)?;
     let map = ra_daemon::plugins::depth_map(Some(&plugins), &init.image).map_err(input_err)?;
     Ok(Some(map))
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ra_plugins::{Field, Image, Limits, Params, Plugins, PluginsConfig};
+use ra_engine::pipeline::{HiresUpscaler, ImageUpscaler};
 use ra_engine::DepthMap;
 use ra_wire::{JobRequest, PngImage};
 
@@ -30,6 +31,34 @@ pub fn open(config: &Config) -> Result<Arc<Plugins>, ra_plugins::PluginError> {
     settings.limits = Limits { memory_mib: config.plugin_memory_mib, call_seconds: config.plugin_call_seconds };
     let models = crate::model_runner::LocalModels::new(config.models_dirs.clone());
     Ok(Arc::new(Plugins::open(settings, Arc::new(models))?))
+}
+
+/// Hires fix's upscaler by name: the engine's (Latent, Lanczos), else one an enabled
+/// plugin offers (Lanczos 2x, an ESRGAN model, …), called with the decoded first pass.
+pub fn hires_upscaler(name: &str, plugins: Option<&Arc<Plugins>>) -> Result<HiresUpscaler, String> {
+    let name = name.trim();
+    if let Ok(builtin) = HiresUpscaler::parse(name) {
+        return Ok(builtin);
+    }
+    let offered: Vec<String> = plugins.map(|p| p.upscalers().into_iter().map(|(_, u)| u.name).collect()).unwrap_or_default();
+    let plugins = match plugins {
+        Some(p) if offered.iter().any(|n| n == name) => p.clone(),
+        _ => {
+            return Err(format!(
+                "no hires upscaler named '{name}'; available: Latent, Lanczos{}",
+                offered.iter().map(|n| format!(", {n}")).collect::<String>()
+            ))
+        }
+    };
+    let owned = name.to_string();
+    Ok(HiresUpscaler::Image(ImageUpscaler {
+        name: owned.clone(),
+        run: Arc::new(move |image, width, _height| {
+            let scale = width as f32 / image.width as f32;
+            let out = plugins.upscale(&owned, to_image(image), scale).map_err(|e| e.to_string())?;
+            from_image(&out)
+        }),
+    }))
 }
 
 /// Says on stderr which plugins `serve` runs with.

@@ -99,6 +99,7 @@ impl Service {
     /// so a queued job never points at a missing or unreadable image.
     pub fn submit(&self, mut req: JobRequest) -> Result<i64> {
         validate(&req)?;
+        crate::worker::hires_fix(&req, self.worker.plugins()).map_err(|e| ServiceError::invalid("hr_upscaler", e))?;
         match &req.model {
             Some(model) if self.worker.shared.find_model(model).is_none() => {
                 return Err(ServiceError::NoSuchModel(model.clone()))
@@ -405,8 +406,9 @@ pub fn validate(req: &JobRequest) -> Result<()> {
                 "hires fix is for txt2img; for img2img set the size you want",
             ));
         }
-        let hr = crate::worker::hires_fix(req)
-            .map_err(|e| ServiceError::invalid("hr_upscaler", e.to_string()))?;
+        // The upscaler's name is checked at submission, where the plugins are known.
+        let hr = crate::worker::hires_fix(&JobRequest { hr_upscaler: "Latent".into(), ..req.clone() }, None)
+            .map_err(|e| ServiceError::invalid("hr_upscaler", e))?;
         if let Some(hr) = hr {
             let (w, h) = hr.size(req.width, req.height);
             if !(1.0..=4.0).contains(&hr.scale) || w > max || h > max {

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use ra_engine::inpaint::{init_image, InpaintFill, Mask};
 use ra_engine::noise::{RngSource, Variation};
-use ra_engine::pipeline::{HiresFix, HiresUpscaler};
+use ra_engine::pipeline::HiresFix;
 use ra_engine::sampler::SamplerOptions;
 use ra_engine::{EngineError, GenerateRequest, LoadOptions, SdModel};
 use ra_wire::{JobEvent, JobRequest, JobStatus, SamplerName, ScheduleType};
@@ -471,20 +471,22 @@ fn engine_request(req: &JobRequest) -> Result<GenerateRequest, String> {
         sampler_options: Some(options),
         clip_skip: req.clip_skip,
         networks: Default::default(),
-        hires: hires_fix(req).map_err(|e| e.to_string())?,
+        hires: None,
         vae: req.vae.clone(),
         depth: None,
     })
 }
 
-/// The job's hires fix, if it asks for one.
-pub fn hires_fix(req: &JobRequest) -> ra_engine::Result<Option<HiresFix>> {
+/// The job's hires fix, if it asks for one. `hr_upscaler` is one of the engine's
+/// (Latent, Lanczos) or an upscaler an enabled plugin offers.
+pub fn hires_fix(req: &JobRequest, plugins: Option<&Arc<ra_plugins::Plugins>>) -> Result<Option<HiresFix>, String> {
     if !req.enable_hr {
         return Ok(None);
     }
+    let upscaler = crate::plugins::hires_upscaler(&req.hr_upscaler, plugins)?;
     Ok(Some(HiresFix {
         scale: req.hr_scale,
-        upscaler: HiresUpscaler::parse(&req.hr_upscaler)?,
+        upscaler,
         steps: req.hr_second_pass_steps,
         denoising_strength: req.denoising_strength.unwrap_or(0.7),
     }))
@@ -522,6 +524,7 @@ fn generate_all(
     let plugin_fields: Vec<(String, String)> = crate::plugins::fields(std::mem::take(&mut params.extra)).collect();
     let mut base = engine_request(req)?;
     base.networks = shared.settings.networks.clone();
+    base.hires = hires_fix(req, shared.settings.plugins.as_ref())?;
     if model.arch.is_depth() {
         // Without an init image the engine refuses the job and says why.
         if let Some(init) = &base.init {

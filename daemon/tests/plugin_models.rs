@@ -109,6 +109,20 @@ fn esrgan_models_become_upscalers_that_run_in_tiles() {
     eprintln!("tiled vs whole: mean abs diff {diff:.3}");
     assert!(diff < 0.5, "tiled vs whole mean abs diff {diff}");
 
+    // Hires fix through the same upscaler: the first pass decoded, upscaled by the
+    // model in the plugin, encoded again for the second pass.
+    let job = json!({"prompt": "a cat", "steps": 1, "width": 64, "height": 64, "seed": 5,
+        "enable_hr": true, "hr_scale": 2, "hr_upscaler": "4x-tiny", "denoising_strength": 0.5});
+    let (status, out) = post(&d, "/sdapi/v1/txt2img", job.clone());
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(decode(out["images"][0].as_str().unwrap()).dimensions(), (128, 128));
+    let info: Value = serde_json::from_str(out["info"].as_str().unwrap()).unwrap();
+    assert!(info["infotexts"][0].as_str().unwrap().contains("Hires upscaler: 4x-tiny"), "{info}");
+    let (status, err) = post(&d, "/sdapi/v1/txt2img", json!({"prompt": "a cat", "enable_hr": true, "hr_upscaler": "8x-missing"}));
+    assert_eq!(status, 422, "{err}");
+    let said = err["detail"][0]["msg"].as_str().unwrap_or_default().to_string() + &err.to_string();
+    assert!(said.contains("no hires upscaler named '8x-missing'") && said.contains("4x-tiny"), "{err}");
+
     // A factor the model does not have: the model's pass, then Lanczos to the exact size.
     let (status, out) = post(&d, "/sdapi/v1/extra-single-image", json!({"image": b64(&png(&small)), "upscaler_1": "4x-tiny", "upscaling_resize": 2.5}));
     assert_eq!(status, 200, "{out}");

@@ -1,7 +1,7 @@
 //! Plugins through the real daemon: the shipped plugins built from `plugins/`, a
 //! hostile one installed over HTTP, all driven on loopback.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use base64::Engine as _;

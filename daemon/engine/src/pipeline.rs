@@ -9,6 +9,7 @@
 //! image's latent as extra input channels, and 5-channel depth models the request's depth
 //! map ([`crate::depth`]), on every UNet call of every pass.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use candle_core::{DType, Device, Tensor};
@@ -196,22 +197,50 @@ impl GenerateRequest {
 }
 
 /// How hires fix enlarges the first pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum HiresUpscaler {
     /// The latent, bilinearly (A1111's "Latent").
     Latent,
     /// The decoded image with Lanczos, encoded again.
     Lanczos,
+    /// The decoded image through an upscaler outside the engine (a plugin's, e.g. an
+    /// ESRGAN model), encoded again.
+    Image(ImageUpscaler),
+}
+
+/// What an outside upscaler does: the decoded first pass and the second pass's size in,
+/// the enlarged image out (resized with Lanczos if it comes back another size).
+pub type UpscaleFn = dyn Fn(&PngImage, u32, u32) -> std::result::Result<PngImage, String> + Send + Sync;
+
+/// A named outside upscaler. Equal when the names are.
+#[derive(Clone)]
+pub struct ImageUpscaler {
+    pub name: String,
+    pub run: Arc<UpscaleFn>,
+}
+
+impl std::fmt::Debug for ImageUpscaler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ImageUpscaler({:?})", self.name)
+    }
+}
+
+impl PartialEq for ImageUpscaler {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
 }
 
 impl HiresUpscaler {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Latent => "Latent",
             Self::Lanczos => "Lanczos",
+            Self::Image(u) => &u.name,
         }
     }
 
+    /// The engine's own upscalers by A1111's names; outside ones are the caller's to find.
     pub fn parse(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "latent" | "latent (bilinear)" => Ok(Self::Latent),
@@ -505,11 +534,18 @@ pub fn generate(
         // size from fresh noise of the same seed.
         let (w, h) = hr.size(req.width, req.height);
         let (hw, hh) = ((w / f) as usize, (h / f) as usize);
-        let upscaled = match hr.upscaler {
+        let upscaled = match &hr.upscaler {
             HiresUpscaler::Latent => latent.upsample_bilinear2d(hh, hw, false)?,
-            HiresUpscaler::Lanczos => {
+            pixels => {
                 let first = tensor_to_image(&model.vae.decode(&latent.to_dtype(dtype)?)?)?;
-                let big = resize(&first, w, h)?;
+                let big = match pixels {
+                    HiresUpscaler::Image(u) => (u.run)(&first, w, h).map_err(|e| {
+                        EngineError::InvalidRequest(format!("hires upscaler {}: {e}", u.name))
+                    })?,
+                    _ => resize(&first, w, h)?,
+                };
+                // resize() passes an image already the right size through.
+                let big = resize(&big, w, h)?;
                 model
                     .vae
                     .encode(&image_to_tensor(&big, dev)?.to_dtype(dtype)?)?

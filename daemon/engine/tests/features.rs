@@ -425,13 +425,19 @@ fn an_embedding_is_used_when_the_prompt_names_it() {
 
 #[test]
 fn hires_fix_makes_a_second_larger_pass() {
-    use ra_engine::pipeline::{HiresFix, HiresUpscaler};
+    use ra_engine::pipeline::{HiresFix, HiresUpscaler, ImageUpscaler};
     let model = &models().plain;
-    for upscaler in [HiresUpscaler::Latent, HiresUpscaler::Lanczos] {
+    // An outside upscaler that hands the image back unchanged: the engine resizes what
+    // comes back to the second pass's size.
+    let outside = HiresUpscaler::Image(ImageUpscaler {
+        name: "Same size".into(),
+        run: std::sync::Arc::new(|image, _, _| Ok(image.clone())),
+    });
+    for upscaler in [HiresUpscaler::Latent, HiresUpscaler::Lanczos, outside] {
         let req = GenerateRequest {
             hires: Some(HiresFix {
                 scale: 2.0,
-                upscaler,
+                upscaler: upscaler.clone(),
                 steps: 5,
                 denoising_strength: 0.6,
             }),
