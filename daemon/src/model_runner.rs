@@ -7,6 +7,7 @@
 //! runs once per image and is loaded for that call (candle's Depth Anything cannot be
 //! shared between threads).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -36,11 +37,13 @@ pub struct LocalModels {
     device: Device,
     /// The last upscaler run, by path.
     loaded: Mutex<Option<(PathBuf, Arc<Esrgan>)>>,
+    /// Files already reported as unusable (listing runs on every upscaler list request).
+    reported: Mutex<HashSet<PathBuf>>,
 }
 
 impl LocalModels {
     pub fn new(roots: Vec<PathBuf>) -> LocalModels {
-        LocalModels { roots, device: Device::Cpu, loaded: Mutex::new(None) }
+        LocalModels { roots, device: Device::Cpu, loaded: Mutex::new(None), reported: Mutex::default() }
     }
 
     /// Every `.safetensors` of a plugin-facing kind, as (kind, stem, path), first root first.
@@ -94,7 +97,9 @@ impl ModelRunner for LocalModels {
                 match details(kind, &path) {
                     Ok(details) => Some(ModelInfo { id: format!("{kind}/{stem}"), kind: kind.into(), details: details.to_string() }),
                     Err(e) => {
-                        eprintln!("ra-daemon: {kind} model {} is not offered to plugins: {e}", path.display());
+                        if self.reported.lock().is_ok_and(|mut seen| seen.insert(path.clone())) {
+                            eprintln!("ra-daemon: {kind} model {} is not offered to plugins: {e}", path.display());
+                        }
                         None
                     }
                 }
