@@ -107,3 +107,32 @@ fn actions_check_their_names_and_json() {
     let err = act(&host, "echo", "not json").unwrap_err();
     assert_eq!(err.code(), "plugin_bad_return");
 }
+
+/// Offers three models and takes longer to run one than a strict call may last.
+struct SlowModels;
+
+impl ra_plugins::ModelRunner for SlowModels {
+    fn list(&self) -> Vec<ra_plugins::ModelInfo> {
+        ["upscaler/allowed", "upscaler/secret", "depth/other"]
+            .into_iter()
+            .map(|id| ra_plugins::ModelInfo { id: id.into(), kind: id.split('/').next().unwrap().into(), details: "{}".into() })
+            .collect()
+    }
+
+    fn run(&self, _id: &str, inputs: Vec<ra_plugins::Tensor>) -> Result<Vec<ra_plugins::Tensor>, String> {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        Ok(inputs)
+    }
+}
+
+#[test]
+fn plugins_see_and_run_only_the_models_their_manifest_allows() {
+    let host = common::host_with(Limits::STRICT, std::sync::Arc::new(SlowModels));
+    host.plugins.install(&common::testing_plugin("hostile")).unwrap();
+    // The host's model run (3 s) does not count against the plugin's 2 s deadline.
+    let out = act(&host, "model", "\"upscaler/allowed\"").unwrap();
+    assert_eq!(out, r#"{"listed": ["upscaler/allowed"], "shape": [1, 3, 1, 1]}"#);
+    let err = act(&host, "model", "\"upscaler/secret\"").unwrap_err().to_string();
+    assert!(err.contains("model \"upscaler/secret\" is not allowed by this plugin's permissions.models"), "{err}");
+    still_serving(&host);
+}

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use ra_plugins::{Limits, NoModels, Plugins, PluginsConfig};
+use ra_plugins::{Limits, ModelRunner, NoModels, Plugins, PluginsConfig};
 
 /// (shipped plugins, test-only plugins), as `scripts/plugins.sh` lays them out.
 pub fn built() -> &'static (PathBuf, PathBuf) {
@@ -29,10 +29,15 @@ pub struct Host {
 
 /// A host with the shipped plugins bundled and an empty user folder.
 pub fn host(limits: Limits) -> Host {
+    host_with(limits, Arc::new(NoModels))
+}
+
+/// The same with `models` answering `run-model`.
+pub fn host_with(limits: Limits, models: Arc<dyn ModelRunner>) -> Host {
     let dir = tempfile::tempdir().unwrap();
     let mut config = PluginsConfig::under(dir.path(), Some(built().0.clone()));
     config.limits = limits;
-    let plugins = Plugins::open(config, Arc::new(NoModels)).unwrap();
+    let plugins = Plugins::open(config, models).unwrap();
     Host { plugins, dir }
 }
 

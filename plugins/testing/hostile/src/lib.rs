@@ -62,6 +62,14 @@ impl Plugin for Hostile {
             }
             "panic" => panic!("the hostile plugin panics on purpose"),
             "echo" => Ok(ActionOutput { json: input.to_string(), images }),
+            "model" => {
+                // Lists what it may run, then runs the model named in the input, allowed or not.
+                let listed: Vec<String> = ra_plugin_sdk::models::list().into_iter().map(|m| m.id).collect();
+                let id = input.trim().trim_matches('"');
+                let t = ra_plugin_sdk::Tensor { shape: vec![1, 3, 1, 1], data: vec![0.5; 3] };
+                let out = ra_plugin_sdk::models::run(id, &[t])?;
+                answer(format!("{{\"listed\": {listed:?}, \"shape\": {:?}}}", out[0].shape))
+            }
             other => Err(format!("no action {other}")),
         }
     }
