@@ -1,0 +1,16 @@
+//! RA's model library, shared by the launcher and `ra-daemon`'s command line.
+//!
+//! - [`hash`]: sha256 and A1111's AutoV2 of files, streamed.
+//! - [`download`]: resumable, verified downloads with mirrors and a concurrency limit.
+//! - [`pack`]: model pack manifests (TOML) as admins publish them.
+//! - [`store`]: the library database (SQLite, WAL) the daemon reads too.
+//! - [`update`]: signed update manifests (minisign/ed25519) and the atomic swap with
+//!   rollback.
+//!
+//! Nothing here needs an async runtime; long work runs on the caller's threads and
+//! reports progress through callbacks.
+
+pub mod error;
+pub mod hash;
+
+pub use error::{LibraryError, Result};
