@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 pub enum LibraryError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("model pack {origin} is not valid: {problem}")]
+    BadPack { origin: String, problem: String },
 }
 
 impl LibraryError {

@@ -12,5 +12,6 @@
 
 pub mod error;
 pub mod hash;
+pub mod pack;
 
 pub use error::{LibraryError, Result};
