@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 pub enum LibraryError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a safetensors model file: {problem}. Download it again, or remove it")]
+    NotSafetensors { path: PathBuf, problem: String },
     #[error("model pack {origin} is not valid: {problem}")]
     BadPack { origin: String, problem: String },
 }

@@ -1,6 +1,8 @@
 //! RA's model library, shared by the launcher and `ra-daemon`'s command line.
 //!
 //! - [`hash`]: sha256 and A1111's AutoV2 of files, streamed.
+//! - [`inspect`]: what a `.safetensors` file is (kind, architecture, metadata), from its
+//!   header.
 //! - [`download`]: resumable, verified downloads with mirrors and a concurrency limit.
 //! - [`pack`]: model pack manifests (TOML) as admins publish them.
 //! - [`store`]: the library database (SQLite, WAL) the daemon reads too.
@@ -12,6 +14,7 @@
 
 pub mod error;
 pub mod hash;
+pub mod inspect;
 pub mod pack;
 
 pub use error::{LibraryError, Result};
