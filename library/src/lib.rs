@@ -5,6 +5,7 @@
 //!   header.
 //! - [`download`]: resumable, verified downloads with mirrors and a concurrency limit.
 //! - [`pack`]: model pack manifests (TOML) as admins publish them.
+//! - [`scan`]: model files found in A1111/ComfyUI folders, recorded and verified.
 //! - [`store`]: the library database (SQLite, WAL) the daemon reads too.
 //! - [`update`]: signed update manifests (minisign/ed25519) and the atomic swap with
 //!   rollback.
@@ -16,5 +17,7 @@ pub mod error;
 pub mod hash;
 pub mod inspect;
 pub mod pack;
+pub mod scan;
+pub mod store;
 
 pub use error::{LibraryError, Result};
