@@ -15,6 +15,8 @@ use ra_engine::unet::AttentionSlicing;
 use ra_engine::{EngineError, GenerateRequest, LoadOptions, SdModel};
 use ra_wire::{SamplerName, ScheduleType};
 
+mod library_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "ra-daemon",
@@ -43,6 +45,16 @@ enum Command {
     PngInfo {
         /// The PNG file to read.
         file: PathBuf,
+    },
+    /// The model library: list (with filters) and verify the models in your folders.
+    Models {
+        #[command(subcommand)]
+        command: library_cmd::ModelsCommand,
+    },
+    /// Model packs: install one from a manifest file or URL, list, remove.
+    Packs {
+        #[command(subcommand)]
+        command: library_cmd::PacksCommand,
     },
     /// Plugins: pack one for publishing, install one, list what is installed.
     Plugins {
@@ -367,6 +379,13 @@ struct GenerateArgs {
 #[error("{0}")]
 struct InputError(String);
 
+/// A progress bar in `template` (plain when the template does not parse).
+fn progress_bar(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -425,6 +444,8 @@ fn main() -> ExitCode {
         }
         Command::PngInfo { file } => png_info(&file),
         Command::Plugins { command } => plugins_command(command),
+        Command::Models { command } => library_cmd::models(command),
+        Command::Packs { command } => library_cmd::packs(command),
         Command::Dev {
             command:
                 DevCommand::MakeModel {
@@ -716,11 +737,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
     }
     req.validate()?;
 
-    let bar = ProgressBar::new(u64::from(req.steps_to_run()));
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} step {pos}/{len}  {per_sec}  ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(u64::from(req.steps_to_run()), "{bar:30} step {pos}/{len}  {per_sec}  ETA {eta}");
     let result = ra_engine::generate(&model, &req, &mut |p| {
         bar.set_position(u64::from(p.step));
         true

@@ -1,0 +1,206 @@
+//! `ra-daemon models …` and `ra-daemon packs …`: the model library from a terminal, for
+//! admins and headless machines. The work is `ra_library`'s (shared with the launcher);
+//! this module parses arguments, shows progress and prints.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+use ra_library::pack::{Kind, Tier};
+use ra_library::store::{Library, Model, Query, Sort};
+
+#[derive(clap::Args, Clone)]
+pub struct Where {
+    /// RA's data folder (holds library.sqlite); default: the configured one.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Model roots (A1111/ComfyUI layout); default: the configured ones.
+    #[arg(long = "models-dir")]
+    models_dirs: Vec<PathBuf>,
+}
+
+impl Where {
+    /// (data folder, model roots) from the arguments, else the configuration.
+    fn resolve(&self) -> Result<(PathBuf, Vec<PathBuf>)> {
+        let config = ra_daemon::config::Config::load(None)?;
+        let data = self.data_dir.clone().unwrap_or(config.data_dir.clone());
+        let roots = if !self.models_dirs.is_empty() {
+            self.models_dirs.clone()
+        } else if self.data_dir.is_some() {
+            vec![data.join("models")]
+        } else {
+            config.models_dirs.clone()
+        };
+        Ok((data, roots))
+    }
+
+    /// The library, brought up to date with the model folders.
+    fn library(&self) -> Result<(Library, PathBuf, Vec<PathBuf>)> {
+        let (data, roots) = self.resolve()?;
+        let lib = Library::open(&Library::path_in(&data))?;
+        let scanned = ra_library::scan::sync(&lib, &roots)?;
+        for (path, why) in &scanned.unreadable {
+            eprintln!("skipped {}: {why}", path.display());
+        }
+        Ok((lib, data, roots))
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ModelsCommand {
+    /// List the library: kind, architecture, categories, tier, rating, hashes, path.
+    List {
+        #[command(flatten)]
+        place: Where,
+        #[arg(long)]
+        json: bool,
+        /// checkpoint, lora, vae, embedding, upscaler, controlnet or depth.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+        /// official, recommended or community.
+        #[arg(long)]
+        tier: Option<String>,
+        #[arg(long)]
+        min_rating: Option<u8>,
+        /// Text in the name, trigger words, categories or note.
+        #[arg(long)]
+        search: Option<String>,
+        /// name, date, size or rating.
+        #[arg(long, default_value = "name")]
+        sort: String,
+    },
+    /// Re-hash every model and report those whose bytes changed or went missing.
+    Verify {
+        #[command(flatten)]
+        place: Where,
+    },
+}
+
+fn bad_input(msg: String) -> anyhow::Error {
+    crate::InputError(msg).into()
+}
+
+fn query(kind: Option<String>, category: Option<String>, tier: Option<String>, min_rating: Option<u8>, search: Option<String>, sort: &str) -> Result<Query> {
+    let kind = match kind {
+        Some(k) => Some(Kind::parse(&k).ok_or_else(|| {
+            bad_input(format!("--kind {k:?}: use one of {}", Kind::ALL.map(Kind::as_str).join(", ")))
+        })?),
+        None => None,
+    };
+    let tier = match tier {
+        Some(t) => Some(Tier::parse(&t).ok_or_else(|| bad_input(format!("--tier {t:?}: use official, recommended or community")))?),
+        None => None,
+    };
+    let sort = match sort {
+        "name" => Sort::Name,
+        "date" => Sort::Date,
+        "size" => Sort::Size,
+        "rating" => Sort::Rating,
+        other => return Err(bad_input(format!("--sort {other:?}: use name, date, size or rating"))),
+    };
+    Ok(Query { kind, category, tier, min_rating, text: search, sort })
+}
+
+fn row(m: &Model) -> String {
+    let stars = m.rating.map(|r| "★".repeat(r as usize)).unwrap_or_else(|| "-".into());
+    format!(
+        "{:<10} {:<14} {:<24} {:<11} {:<5} {:<10} {}",
+        m.kind.map(Kind::as_str).unwrap_or("?"),
+        m.architecture,
+        if m.categories.is_empty() { "-".to_string() } else { m.categories.join(",") },
+        m.tier.map(Tier::as_str).unwrap_or("-"),
+        stars,
+        m.autov2(),
+        m.path.display()
+    )
+}
+
+pub fn models(command: ModelsCommand) -> Result<()> {
+    match command {
+        ModelsCommand::List { place, json, kind, category, tier, min_rating, search, sort } => {
+            let q = query(kind, category, tier, min_rating, search, &sort)?;
+            let (lib, _, _) = place.library()?;
+            let list = lib.search(&q)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{:<10} {:<14} {:<24} {:<11} {:<5} {:<10} PATH", "KIND", "ARCHITECTURE", "CATEGORIES", "TIER", "STARS", "AUTOV2");
+                for m in &list {
+                    println!("{}", row(m));
+                }
+            }
+        }
+        ModelsCommand::Verify { place } => {
+            let (lib, _, _) = place.library()?;
+            let total = lib.search(&Query::default())?.len() as u64;
+            let bar = crate::progress_bar(total, "{bar:30} {pos}/{len} {msg}");
+            let bad = ra_library::scan::verify(&lib, |path| {
+                bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                bar.inc(1);
+            })?;
+            bar.finish_and_clear();
+            for m in &bad {
+                println!("CHANGED {} (recorded {}, now {})", m.path.display(), m.recorded, m.actual);
+            }
+            if !bad.is_empty() {
+                anyhow::bail!("{} of {total} model file(s) do not match their recorded sha256: download them again", bad.len());
+            }
+            println!("all {total} model file(s) match their recorded sha256");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum PacksCommand {
+    /// The installed packs.
+    List {
+        #[command(flatten)]
+        place: Where,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a pack and delete the models nothing else wants (no other pack lists them
+    /// and you did not keep them).
+    Remove {
+        id: String,
+        #[command(flatten)]
+        place: Where,
+    },
+}
+
+pub fn packs(command: PacksCommand) -> Result<()> {
+    match command {
+        PacksCommand::List { place, json } => {
+            let (lib, _, _) = place.library()?;
+            let packs = lib.packs()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&packs)?);
+            } else {
+                for p in packs {
+                    let name = p.name.get("zh-CN").or(p.name.get("en-US")).cloned().unwrap_or_default();
+                    println!("{} {} ({name}): {} model(s)", p.id, p.version, p.models);
+                }
+            }
+        }
+        PacksCommand::Remove { id, place } => {
+            let (mut lib, _, _) = place.library()?;
+            let freed = lib.remove_pack(&id).map_err(|e| match e {
+                ra_library::LibraryError::NoSuchPack(_) => bad_input(e.to_string()),
+                other => other.into(),
+            })?;
+            for m in &freed {
+                match std::fs::remove_file(&m.path) {
+                    Ok(()) => println!("deleted {}", m.path.display()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => anyhow::bail!("{}: {e}", m.path.display()),
+                }
+                lib.forget(m.id)?;
+            }
+            println!("removed pack {id}; {} model(s) deleted, the rest are still wanted", freed.len());
+        }
+    }
+    Ok(())
+}
