@@ -19,6 +19,20 @@ pub enum LibraryError {
     BadRequest(String),
     #[error("model pack {origin} is not valid: {problem}")]
     BadPack { origin: String, problem: String },
+    #[error("cannot download {}: {reason}", .dest.display())]
+    InvalidDownload { dest: PathBuf, reason: String },
+    #[error("downloading {} needs {} MiB in {} but only {} MiB are free; free some space and start the download again (it resumes where it stopped)", .dest.display(), crate::download::mib(.needed), .dir.display(), crate::download::mib(.free))]
+    NotEnoughSpace { dest: PathBuf, dir: PathBuf, needed: u64, free: u64 },
+    #[error("the disk filled up while writing {} ({done} bytes so far are kept); free some space and start the download again: it resumes where it stopped", .part.display())]
+    DiskFull { part: PathBuf, done: u64 },
+    #[error("could not download {}; every source failed:{}", .dest.display(), crate::download::describe_failures(.failures, .kept))]
+    DownloadFailed { dest: PathBuf, failures: Vec<crate::download::UrlFailure>, kept: Option<PathBuf> },
+    #[error("the download of {} is paused at {done} bytes; start it again to resume", .dest.display())]
+    DownloadPaused { dest: PathBuf, done: u64 },
+    #[error("the download of {} was cancelled and its partial file deleted", .dest.display())]
+    DownloadCancelled { dest: PathBuf },
+    #[error("{} already exists with different content (sha256 {actual}, expected {expected}); move it away or delete it, then download again", .dest.display())]
+    DestinationExists { dest: PathBuf, expected: String, actual: String },
 }
 
 impl LibraryError {

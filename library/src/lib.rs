@@ -13,6 +13,7 @@
 //! Nothing here needs an async runtime; long work runs on the caller's threads and
 //! reports progress through callbacks.
 
+pub mod download;
 pub mod error;
 pub mod hash;
 pub mod inspect;
