@@ -71,6 +71,16 @@ pub enum ModelsCommand {
         #[arg(long, default_value = "name")]
         sort: String,
     },
+    /// Rate a model 1-5 stars (0 clears) and optionally note something about it.
+    Rate {
+        /// The model's name, file path, AutoV2 hash or library id.
+        model: String,
+        stars: u8,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        place: Where,
+    },
     /// Re-hash every model and report those whose bytes changed or went missing.
     Verify {
         #[command(flatten)]
@@ -132,6 +142,24 @@ pub fn models(command: ModelsCommand) -> Result<()> {
                 }
             }
         }
+        ModelsCommand::Rate { model, stars, note, place } => {
+            let (lib, _, _) = place.library()?;
+            let all = lib.search(&Query::default())?;
+            let found: Vec<&Model> = all
+                .iter()
+                .filter(|m| m.id.to_string() == model || m.name == model || m.autov2() == model || m.path == std::path::Path::new(&model))
+                .collect();
+            let m = match found[..] {
+                [one] => one,
+                [] => return Err(bad_input(format!("no model {model:?} in the library; `ra-daemon models list` shows them"))),
+                _ => return Err(bad_input(format!("{model:?} names {} models; use the path or the AutoV2 hash", found.len()))),
+            };
+            lib.set_rating(m.id, (stars > 0).then_some(stars)).map_err(|e| bad_input(e.to_string()))?;
+            if let Some(note) = note {
+                lib.set_note(m.id, &note)?;
+            }
+            println!("{}", row(&lib.model(m.id)?));
+        }
         ModelsCommand::Verify { place } => {
             let (lib, _, _) = place.library()?;
             let total = lib.search(&Query::default())?.len() as u64;
@@ -155,6 +183,15 @@ pub fn models(command: ModelsCommand) -> Result<()> {
 
 #[derive(Subcommand)]
 pub enum PacksCommand {
+    /// Install a pack from its manifest (a file or an http(s) URL): shows what it will
+    /// download and the space needed, downloads the missing models (verified, resumable:
+    /// run it again after an interruption) into the first models folder, records them.
+    Install {
+        /// The manifest's path or URL.
+        source: String,
+        #[command(flatten)]
+        place: Where,
+    },
     /// The installed packs.
     List {
         #[command(flatten)]
@@ -173,6 +210,36 @@ pub enum PacksCommand {
 
 pub fn packs(command: PacksCommand) -> Result<()> {
     match command {
+        PacksCommand::Install { source, place } => {
+            let (pack, text) = ra_library::install::read_manifest(&source).map_err(|e| match e {
+                e @ (ra_library::LibraryError::BadPack { .. } | ra_library::LibraryError::Io { .. }) => bad_input(e.to_string()),
+                other => other.into(),
+            })?;
+            let (mut lib, _, roots) = place.library()?;
+            let root = roots.first().cloned().ok_or_else(|| bad_input("no models folder: pass --models-dir".into()))?;
+            let plan = ra_library::install::plan(pack, text, &lib, &root)?;
+            let missing = plan.missing().count();
+            println!(
+                "{} {}: {} model(s), {missing} to download ({} MiB) into {}",
+                plan.pack.display_name("zh-CN"),
+                plan.pack.version,
+                plan.items.len(),
+                plan.download_bytes().div_ceil(1 << 20),
+                root.display()
+            );
+            let bar = crate::progress_bar(plan.download_bytes(), "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}");
+            let names: Vec<String> = plan.missing().map(|i| i.model.file.clone()).collect();
+            let installed = ra_library::install::install(&plan, &mut lib, Default::default(), |p| {
+                bar.set_position(p.total.done);
+                bar.set_message(names.get(p.index).cloned().unwrap_or_default());
+            });
+            bar.finish_and_clear();
+            let installed = installed?;
+            println!(
+                "installed pack {} {}: {} downloaded and verified, {} already here",
+                plan.pack.id, plan.pack.version, installed.downloaded, installed.already_present
+            );
+        }
         PacksCommand::List { place, json } => {
             let (lib, _, _) = place.library()?;
             let packs = lib.packs()?;

@@ -17,6 +17,14 @@ pub enum LibraryError {
     NoSuchPack(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("cannot read the model pack manifest at {origin}: {problem}. Check the address and your connection")]
+    ManifestUnreachable { origin: String, problem: String },
+    #[error("{path} already exists and is not the model {model:?} the pack describes (its sha256 differs); move or rename that file, then install again")]
+    NameTaken { path: PathBuf, model: String },
+    #[error("the pack needs {} MiB in {dir} and only {} MiB are free; free some space, then install again", .needed >> 20, .free >> 20)]
+    PackNeedsSpace { dir: PathBuf, needed: u64, free: u64 },
+    #[error("model pack {pack} was not installed because some models failed ({failures}); models that did arrive are kept and verified, so installing again continues where this stopped")]
+    PackIncomplete { pack: String, failures: String },
     #[error("model pack {origin} is not valid: {problem}")]
     BadPack { origin: String, problem: String },
     #[error("cannot download {}: {reason}", .dest.display())]

@@ -5,6 +5,7 @@
 //!   header.
 //! - [`download`]: resumable, verified downloads with mirrors and a concurrency limit.
 //! - [`pack`]: model pack manifests (TOML) as admins publish them.
+//! - [`install`]: a pack's plan (what to download, how much space) and its install.
 //! - [`scan`]: model files found in A1111/ComfyUI folders, recorded and verified.
 //! - [`store`]: the library database (SQLite, WAL) the daemon reads too.
 //! - [`update`]: signed update manifests (minisign/ed25519) and the atomic swap with
@@ -17,6 +18,7 @@ pub mod download;
 pub mod error;
 pub mod hash;
 pub mod inspect;
+pub mod install;
 pub mod pack;
 pub mod scan;
 pub mod store;
