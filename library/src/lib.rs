@@ -22,5 +22,6 @@ pub mod install;
 pub mod pack;
 pub mod scan;
 pub mod store;
+pub mod update;
 
 pub use error::{LibraryError, Result};
