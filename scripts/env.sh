@@ -37,6 +37,9 @@ fi
 
 # One target directory outside the clone, so repeated runs and fresh clones reuse builds.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ra/target}"
+# No incremental caches: they grew past 13 GB here and filled the disk; a test build
+# recompiles only our own crates anyway.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # Two cores here: keep the build from starving everything else.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 RA_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/ra"
