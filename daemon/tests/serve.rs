@@ -506,7 +506,12 @@ fn listings_png_info_and_memory_answer_in_a1111_shape() {
         json!({"ss_output_name": "ink"}),
     );
     tiny_safetensors(&models.join("embeddings/bad-hands.safetensors"), json!({}));
-    tiny_safetensors(&models.join("ESRGAN/4x-sharp.safetensors"), json!({}));
+    // A real (tiny) ESRGAN is served by the upscale plugin; a file that is not one is left out.
+    std::fs::create_dir_all(models.join("ESRGAN")).unwrap();
+    let shapes = ra_engine::esrgan::tensor_shapes(8, 1, 4, false);
+    ra_engine::make_model::write_random_tensors(&models.join("ESRGAN/4x-sharp.safetensors"), 1, &shapes).unwrap();
+    tiny_safetensors(&models.join("ESRGAN/not-an-upscaler.safetensors"), json!({}));
+    common::built_plugins();
     let d = start(data.path(), &[]);
 
     let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/loras", None, None);
@@ -522,9 +527,10 @@ fn listings_png_info_and_memory_answer_in_a1111_shape() {
         .iter()
         .map(|u| u["name"].as_str().unwrap().to_string())
         .collect();
-    // Built-in resamplers, the upscaler models found, then any plugins' upscalers.
-    assert_eq!(names[..4], ["None", "Lanczos", "Nearest", "4x-sharp"]);
-    assert!(names[4..].iter().all(|n| n.starts_with("Lanczos ")), "{names:?}");
+    // Built-in resamplers, then the plugins' upscalers (the ESRGAN file among them).
+    assert_eq!(names[..3], ["None", "Lanczos", "Nearest"]);
+    assert!(names.iter().any(|n| n == "4x-sharp") && !names.iter().any(|n| n == "not-an-upscaler"), "{names:?}");
+    assert!(names[3..].iter().all(|n| n.starts_with("Lanczos ") || n == "4x-sharp"), "{names:?}");
     let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/memory", None, None);
     assert!(json_of(&b)["ram"]["total"].as_u64().unwrap() > 0);
 
