@@ -5,34 +5,13 @@
 use std::path::Path;
 use std::process::Command;
 
-use base64::Engine as _;
 use ra_engine::candle::{Device, Tensor};
 use ra_engine::esrgan::{self, Esrgan};
 use ra_engine::make_model::{self, MakeModel, OutputLayout, Preset};
 use serde_json::{json, Value};
 
 mod common;
-use common::{built_plugins, data_dir, http, json_of, start, Daemon, DAEMON};
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn png(image: &image::RgbImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
-}
-
-fn decode(b64_png: &str) -> image::RgbImage {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64_png).unwrap();
-    image::load_from_memory(&bytes).unwrap().to_rgb8()
-}
-
-fn post(d: &Daemon, path: &str, body: Value) -> (u16, Value) {
-    let (status, _, b) = http(&d.addr, "POST", path, Some(&body), None);
-    (status, json_of(&b))
-}
+use common::{b64, built_plugins, data_dir, decode, http, json_of, png, post, start, Daemon, DAEMON};
 
 fn card(width: u32, height: u32, phase: u32) -> image::RgbImage {
     image::RgbImage::from_fn(width, height, |x, y| {

@@ -4,11 +4,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 mod common;
-use common::{built_plugins, data_dir, http, http_bytes, json_of, start, Daemon};
+use common::{b64, built_plugins, data_dir, decode, http, http_bytes, json_of, png, post, start, Daemon};
 
 const DAEMON: &str = common::DAEMON;
 
@@ -18,26 +17,6 @@ fn daemon(data: &Path) -> Daemon {
     let config = data.join("daemon.toml");
     std::fs::write(&config, "plugin_call_seconds = 3.0\nplugin_memory_mib = 64\n").unwrap();
     start(data, &["--config", config.to_str().unwrap()])
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn png(image: &image::RgbImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
-}
-
-fn decode(b64_png: &str) -> image::RgbImage {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64_png).unwrap();
-    image::load_from_memory(&bytes).unwrap().to_rgb8()
-}
-
-fn post(d: &Daemon, path: &str, body: Value) -> (u16, Value) {
-    let (status, _, b) = http(&d.addr, "POST", path, Some(&body), None);
-    (status, json_of(&b))
 }
 
 /// A deterministic test card: gradients, a hard edge and texture.

@@ -159,3 +159,27 @@ pub fn built_plugins() -> &'static (PathBuf, PathBuf) {
         (bundle, testing)
     })
 }
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn png(image: &image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A base64 PNG from a response as RGB.
+pub fn decode(b64_png: &str) -> image::RgbImage {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64_png).unwrap();
+    image::load_from_memory(&bytes).unwrap().to_rgb8()
+}
+
+/// POSTs JSON; returns the status and the JSON answer.
+pub fn post(d: &Daemon, path: &str, body: Value) -> (u16, Value) {
+    let (status, _, b) = http(&d.addr, "POST", path, Some(&body), None);
+    (status, json_of(&b))
+}
