@@ -70,6 +70,11 @@ fn esrgan_models_become_upscalers_that_run_in_tiles() {
     assert_eq!((tiny["scale"].as_f64(), tiny["plugin"].as_str()), (Some(4.0), Some("upscale")), "{tiny}");
     assert_eq!(tiny["model_path"].as_str(), model.to_str());
 
+    // A model installed while the daemon runs is offered at once.
+    write_upscaler(&data.path().join("models/ESRGAN/4x-later.safetensors"));
+    let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/upscalers", None, None);
+    assert!(json_of(&b).as_array().unwrap().iter().any(|u| u["name"] == "4x-later"), "{}", String::from_utf8_lossy(&b));
+
     // One tile: exactly the engine's run of the whole image (the run-model path adds nothing).
     let small = card(40, 24, 0);
     let (status, out) = post(&d, "/sdapi/v1/extra-single-image", json!({"image": b64(&png(&small)), "upscaler_1": "4x-tiny", "upscaling_resize": 4}));

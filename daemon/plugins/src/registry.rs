@@ -157,7 +157,8 @@ impl Plugins {
             .map_err(|e| e.to_string());
         let mut entry = Entry { manifest, source, component, upscalers: Vec::new() };
         if entry.manifest.hooks.contains(&Hook::Upscaler) && entry.component.is_ok() {
-            // Upscalers are fixed per plugin version: ask once, at load.
+            // Asked once at load; plugins that run models are asked again on every list
+            // (see `upscalers`), since theirs follow the models installed.
             match self.call(&entry, "upscalers", |s, p| p.ra_plugin_hooks().call_upscalers(s).map(Ok)) {
                 Ok(list) => entry.upscalers = list,
                 Err(e) => entry.component = Err(e.to_string()),
@@ -394,7 +395,18 @@ impl Plugins {
         self.read_entries()
             .values()
             .filter(|e| self.enabled(e))
-            .flat_map(|e| e.upscalers.iter().map(|u| (e.manifest.id.clone(), u.clone())))
+            .flat_map(|e| {
+                // A plugin that may run models lists one upscaler per installed model, and
+                // models come and go while the daemon runs (a pack install); a call costs
+                // about 0.1 ms. A failing call keeps the list from load.
+                let list = if e.manifest.permissions.models.is_empty() {
+                    e.upscalers.clone()
+                } else {
+                    self.call(e, "upscalers", |s, p| p.ra_plugin_hooks().call_upscalers(s).map(Ok))
+                        .unwrap_or_else(|_| e.upscalers.clone())
+                };
+                list.into_iter().map(|u| (e.manifest.id.clone(), u))
+            })
             .collect()
     }
 
