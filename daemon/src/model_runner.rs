@@ -35,8 +35,8 @@ const KINDS: [(&str, ModelKind); 2] = [("upscaler", ModelKind::Upscaler), ("dept
 pub struct LocalModels {
     roots: Vec<PathBuf>,
     device: Device,
-    /// The last upscaler run, by path.
-    loaded: Mutex<Option<(PathBuf, Arc<Esrgan>)>>,
+    /// The last upscaler run: its id, file and network.
+    loaded: Mutex<Option<(String, PathBuf, Arc<Esrgan>)>>,
     /// Files already reported as unusable (listing runs on every upscaler list request).
     reported: Mutex<HashSet<PathBuf>>,
 }
@@ -66,22 +66,35 @@ impl LocalModels {
         out
     }
 
-    fn upscaler(&self, path: &Path) -> Result<Arc<Esrgan>, String> {
+    /// The loaded upscaler `id`, if it is the last one run and its file is still there:
+    /// a tiled upscale asks for it once per tile, without scanning the folders again.
+    fn cached_upscaler(&self, id: &str) -> Option<Arc<Esrgan>> {
+        let loaded = self.loaded.lock().ok()?;
+        loaded.as_ref().filter(|(i, p, _)| i == id && p.is_file()).map(|(_, _, net)| net.clone())
+    }
+
+    fn load_upscaler(&self, id: &str, path: &Path) -> Result<Arc<Esrgan>, String> {
         let mut loaded = self.loaded.lock().map_err(|_| "the model cache is poisoned".to_string())?;
-        if let Some((_, net)) = loaded.as_ref().filter(|(p, _)| p == path) {
-            return Ok(net.clone());
-        }
         // Drop the old network before loading the next: two may not fit.
         *loaded = None;
         let net = Arc::new(Esrgan::load(path, &self.device).map_err(|e| e.to_string())?);
-        *loaded = Some((path.to_path_buf(), net.clone()));
+        *loaded = Some((id.to_string(), path.to_path_buf(), net.clone()));
         Ok(net)
     }
 
-    fn forward(&self, kind: &str, path: &Path, input: &CTensor) -> Result<CTensor, String> {
+    fn forward(&self, id: &str, input: &CTensor) -> Result<CTensor, String> {
+        if let Some(net) = self.cached_upscaler(id) {
+            return net.upscale(input).map_err(|e| e.to_string());
+        }
+        let (kind, path) = self
+            .files()
+            .into_iter()
+            .find(|(kind, stem, _)| format!("{kind}/{stem}") == id)
+            .map(|(kind, _, path)| (kind, path))
+            .ok_or_else(|| format!("model {id:?} is not installed (put its .safetensors in models/ESRGAN or models/depth)"))?;
         let out = match kind {
-            "upscaler" => self.upscaler(path)?.upscale(input),
-            _ => DepthAnything::load(path, &self.device).and_then(|net| net.estimate(input)),
+            "upscaler" => self.load_upscaler(id, &path)?.upscale(input),
+            _ => DepthAnything::load(&path, &self.device).and_then(|net| net.estimate(input)),
         };
         out.map_err(|e| e.to_string())
     }
@@ -108,18 +121,12 @@ impl ModelRunner for LocalModels {
     }
 
     fn run(&self, id: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
-        let (kind, path) = self
-            .files()
-            .into_iter()
-            .find(|(kind, stem, _)| format!("{kind}/{stem}") == id)
-            .map(|(kind, _, path)| (kind, path))
-            .ok_or_else(|| format!("model {id:?} is not installed (put its .safetensors in models/ESRGAN or models/depth)"))?;
         let [input] = &inputs[..] else {
             return Err(format!("{id} takes one input tensor, got {}", inputs.len()));
         };
         let dims: Vec<usize> = input.shape.iter().map(|&d| d as usize).collect();
         let tensor = CTensor::from_slice(&input.data, dims.as_slice(), &self.device).map_err(|e| e.to_string())?;
-        let out = self.forward(kind, &path, &tensor).map_err(|e| format!("{id}: {e}"))?;
+        let out = self.forward(id, &tensor).map_err(|e| format!("{id}: {e}"))?;
         let shape = out.dims().iter().map(|&d| d as u32).collect();
         let data = out.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| e.to_string())?;
         Ok(vec![Tensor { shape, data }])
