@@ -44,3 +44,42 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 RA_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/ra"
 mkdir -p "$RA_CACHE"
+
+# ONNX Runtime for the ONNX backend (ort, load-dynamic): the shared library inside the
+# onnxruntime wheel from PyPI. A wheel is a zip, so curl + unzip (or Python's zipfile when
+# unzip is absent) is enough; nothing is pip-installed. Fetched once, checked by sha256.
+RA_ORT_VERSION=1.31.1
+RA_ORT_DIR="$RA_CACHE/onnxruntime/$RA_ORT_VERSION"
+RA_ORT_LIB="$RA_ORT_DIR/libonnxruntime.so.$RA_ORT_VERSION"
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64) ra_ort_wheel="onnxruntime-$RA_ORT_VERSION-cp311-cp311-manylinux_2_28_x86_64.whl" ;;
+  Linux-aarch64) ra_ort_wheel="onnxruntime-$RA_ORT_VERSION-cp311-cp311-manylinux_2_28_aarch64.whl" ;;
+  *) ra_ort_wheel="" ;;
+esac
+if [ ! -s "$RA_ORT_LIB" ] && [ -n "$ra_ort_wheel" ]; then
+  echo "fetching ONNX Runtime $RA_ORT_VERSION ($ra_ort_wheel) from PyPI"
+  mkdir -p "$RA_ORT_DIR"
+  # The simple index names each file with its sha256 after '#sha256='.
+  ra_ort_href=$(curl -fsSL https://pypi.org/simple/onnxruntime/ \
+    | grep -o "href=\"[^\"]*/$ra_ort_wheel#sha256=[0-9a-f]*\"" | head -n1 | sed -E 's/^href="//; s/"$//') || ra_ort_href=""
+  if [ -n "$ra_ort_href" ]; then
+    ra_ort_tmp=$(mktemp -d)
+    if curl -fsSL -o "$ra_ort_tmp/w.whl" "${ra_ort_href%%#*}" \
+      && echo "${ra_ort_href##*#sha256=}  $ra_ort_tmp/w.whl" | sha256sum -c --quiet -; then
+      ra_ort_member="onnxruntime/capi/libonnxruntime.so.$RA_ORT_VERSION"
+      if command -v unzip >/dev/null 2>&1; then
+        unzip -p "$ra_ort_tmp/w.whl" "$ra_ort_member" > "$ra_ort_tmp/lib.so"
+      else
+        python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+          "$ra_ort_tmp/w.whl" "$ra_ort_member" > "$ra_ort_tmp/lib.so"
+      fi
+      # Renamed into place only when whole, so an interrupted run leaves nothing half-written.
+      [ -s "$ra_ort_tmp/lib.so" ] && mv "$ra_ort_tmp/lib.so" "$RA_ORT_LIB"
+    fi
+    rm -rf "$ra_ort_tmp"
+  fi
+  [ -s "$RA_ORT_LIB" ] || echo "warning: could not fetch ONNX Runtime; ONNX models will not load (candle models still work)" >&2
+fi
+if [ -z "${ORT_DYLIB_PATH:-}" ] && [ -s "$RA_ORT_LIB" ]; then
+  export ORT_DYLIB_PATH="$RA_ORT_LIB"
+fi
