@@ -254,19 +254,14 @@ pub fn packs(command: PacksCommand) -> Result<()> {
         }
         PacksCommand::Remove { id, place } => {
             let (mut lib, _, _) = place.library()?;
-            let freed = lib.remove_pack(&id).map_err(|e| match e {
+            let deleted = ra_library::install::remove(&mut lib, &id).map_err(|e| match e {
                 ra_library::LibraryError::NoSuchPack(_) => bad_input(e.to_string()),
                 other => other.into(),
             })?;
-            for m in &freed {
-                match std::fs::remove_file(&m.path) {
-                    Ok(()) => println!("deleted {}", m.path.display()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => anyhow::bail!("{}: {e}", m.path.display()),
-                }
-                lib.forget(m.id)?;
+            for path in &deleted {
+                println!("deleted {}", path.display());
             }
-            println!("removed pack {id}; {} model(s) deleted, the rest are still wanted", freed.len());
+            println!("removed pack {id}; {} model(s) deleted, the rest are still wanted", deleted.len());
         }
     }
     Ok(())

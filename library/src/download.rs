@@ -1127,8 +1127,14 @@ impl Manager {
     /// Queues a download; the returned [`Control`] pauses or cancels just this one.
     pub fn add(&mut self, download: Download) -> Control {
         let control = Control::new();
-        self.queue.push((download, control.clone()));
+        self.add_controlled(download, control.clone());
         control
+    }
+
+    /// Queues a download under a [`Control`] the caller already holds (a window that
+    /// shows pause buttons before the queue runs).
+    pub fn add_controlled(&mut self, download: Download, control: Control) {
+        self.queue.push((download, control));
     }
 
     pub fn len(&self) -> usize {

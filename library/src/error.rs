@@ -44,6 +44,8 @@ pub enum LibraryError {
     // Signed updates (crate::update).
     #[error("the update key built into this RA is not a minisign public key ({problem}); this build is broken: download RA again from its website")]
     UpdateKey { problem: String },
+    #[error("cannot read the update manifest at {url}: {problem}. Check the update URL in settings and your connection")]
+    UpdateUnreachable { url: String, problem: String },
     #[error("the update signature could not be read ({problem}); the update server answered with something that is not a minisign signature: check the update URL in settings")]
     UpdateSignatureUnreadable { problem: String },
     #[error("this update manifest was signed with a different key than the one built into RA, so it is refused; check the update URL in settings (an organisation's own update server must sign with the key its RA build carries)")]

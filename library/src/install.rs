@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::download::{Download, DownloadConfig, Manager, QueueProgress};
+use crate::download::{Control, Download, DownloadConfig, Manager, QueueProgress};
 use crate::error::{LibraryError, Result};
 use crate::pack::{Pack, PackModel};
 use crate::store::{Described, Library};
@@ -105,6 +105,21 @@ pub fn install(
     config: DownloadConfig,
     on_progress: impl Fn(&QueueProgress) + Sync,
 ) -> Result<Installed> {
+    let controls: Vec<Control> = plan.missing().map(|_| Control::new()).collect();
+    install_with(plan, lib, config, &controls, on_progress)
+}
+
+/// [`install`] with the caller's pause/cancel handles, one per model still to download in
+/// [`Plan::missing`] order (a missing handle means "never paused"). A paused or cancelled
+/// model fails the install like any other failure: the pack is not recorded, and
+/// installing again resumes.
+pub fn install_with(
+    plan: &Plan,
+    lib: &mut Library,
+    config: DownloadConfig,
+    controls: &[Control],
+    on_progress: impl Fn(&QueueProgress) + Sync,
+) -> Result<Installed> {
     // What is still to fetch: a `.part` left by an interrupted run counts as fetched.
     let needed: u64 = plan
         .missing()
@@ -122,11 +137,12 @@ pub fn install(
     }
     let mut manager = Manager::new(config);
     let missing: Vec<&Item> = plan.missing().collect();
-    for item in &missing {
+    for (index, item) in missing.iter().enumerate() {
         if let Some(dir) = item.dest.parent() {
             std::fs::create_dir_all(dir).map_err(LibraryError::io(dir))?;
         }
-        manager.add(Download::new(item.model.urls.clone(), item.model.sha256.clone(), item.dest.clone()).with_size(item.model.size));
+        let download = Download::new(item.model.urls.clone(), item.model.sha256.clone(), item.dest.clone()).with_size(item.model.size);
+        manager.add_controlled(download, controls.get(index).cloned().unwrap_or_default());
     }
     let outcomes = manager.run(on_progress);
     let failures: Vec<String> = missing
@@ -141,6 +157,10 @@ pub fn install(
             let (id, _) = crate::scan::record(lib, &item.dest, item.model.kind)?;
             let architecture = lib.model(id)?.architecture;
             lib.describe(id, &Described { entry: &item.model, architecture: &architecture })?;
+            if let Some(url) = &item.model.preview {
+                // A missing picture must not fail an install of verified models.
+                let _ = crate::preview::fetch(url, &item.dest);
+            }
         }
     }
     if !failures.is_empty() {
@@ -148,4 +168,17 @@ pub fn install(
     }
     lib.add_pack(&plan.pack, &plan.manifest)?;
     Ok(Installed { downloaded: missing.len(), already_present: plan.items.len() - missing.len() })
+}
+
+/// Forgets the pack `id` and deletes the models nothing else wants (no other pack lists
+/// them and the user did not keep them), with their preview pictures. Returns the files
+/// deleted.
+pub fn remove(lib: &mut Library, id: &str) -> Result<Vec<PathBuf>> {
+    let freed = lib.remove_pack(id)?;
+    let mut deleted = Vec::new();
+    for m in &freed {
+        crate::scan::delete(lib, m)?;
+        deleted.push(m.path.clone());
+    }
+    Ok(deleted)
 }

@@ -5,6 +5,7 @@
 //!   header.
 //! - [`download`]: resumable, verified downloads with mirrors and a concurrency limit.
 //! - [`pack`]: model pack manifests (TOML) as admins publish them.
+//! - [`preview`]: a model's picture beside its file, as A1111 names it.
 //! - [`install`]: a pack's plan (what to download, how much space) and its install.
 //! - [`scan`]: model files found in A1111/ComfyUI folders, recorded and verified.
 //! - [`store`]: the library database (SQLite, WAL) the daemon reads too.
@@ -20,6 +21,7 @@ pub mod hash;
 pub mod inspect;
 pub mod install;
 pub mod pack;
+pub mod preview;
 pub mod scan;
 pub mod store;
 pub mod update;

@@ -130,3 +130,17 @@ pub fn verify(lib: &Library, mut progress: impl FnMut(&Path)) -> Result<Vec<Mism
     }
     Ok(bad)
 }
+
+/// Deletes a model's file and its preview picture and forgets it. A file already gone is
+/// not an error: the row is what is left to clean up.
+pub fn delete(lib: &Library, model: &crate::store::Model) -> Result<()> {
+    let gone = |path: &Path| match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LibraryError::Io { path: path.to_path_buf(), source: e }),
+        _ => Ok(()),
+    };
+    gone(&model.path)?;
+    if let Some(p) = crate::preview::find(&model.path) {
+        gone(&p)?;
+    }
+    lib.forget(model.id)
+}

@@ -76,6 +76,7 @@
 //! lists what an interruption leaves.
 
 mod durable;
+mod fetch;
 mod health;
 mod install;
 mod manifest;
@@ -86,6 +87,7 @@ mod version;
 
 use std::path::{Path, PathBuf};
 
+pub use fetch::{download_artefacts, fetch_manifest, installation_of};
 pub use health::reports_version;
 pub use install::Installation;
 pub use manifest::{Artefact, Manifest, FORMAT};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use minisign::KeyPair;
 use ra_library::hash::sha256_file;
 use ra_library::update::{
-    copy_from_dir, reports_version, Installation, Timestamp, UpdateCheck, UpdateConfig, UpdateKey, Updater, Version,
+    copy_from_dir, download_artefacts, fetch_manifest, installation_of, reports_version, Installation, Timestamp, UpdateCheck, UpdateConfig, UpdateKey, Updater, Version,
     VerifiedUpdate,
 };
 use ra_library::LibraryError;
@@ -432,4 +432,33 @@ fn an_install_that_cannot_be_recorded_is_undone() {
     assert!(matches!(err, LibraryError::Io { .. }), "{err}");
     assert_eq!(f.snapshot(), before);
     assert_eq!(f.runs("ra-daemon"), "ra-daemon 0.1.0");
+}
+
+#[test]
+fn a_release_published_as_files_is_fetched_checked_and_installed() {
+    let f = Fixture::new();
+    let release = f.release("0.2.0");
+    // Artefacts on a share instead of a web server: the URLs are paths.
+    let text = f
+        .manifest("0.2.0", "2026-03-01T08:00:00Z", "2026-04-01T00:00:00Z", &release)
+        .replace("https://updates.example.org/ra/0.2.0", release.to_str().unwrap());
+    let url = f.dir.path().join("manifest.toml");
+    fs::write(&url, &text).unwrap();
+    let url = url.to_str().unwrap();
+    let missing = fetch_manifest(url).unwrap_err();
+    assert!(matches!(missing, LibraryError::UpdateUnreachable { .. }), "{missing}");
+    assert!(missing.to_string().contains("manifest.toml.minisig"), "{missing}");
+    fs::write(format!("{url}.minisig"), f.keys.sign(text.as_bytes())).unwrap();
+
+    let (bytes, signature) = fetch_manifest(url).unwrap();
+    let UpdateCheck::Available(update) = f.updater.check(&bytes, &signature, NOW.parse().unwrap()).unwrap() else {
+        panic!("expected an update")
+    };
+    f.updater.install_and_check(&update, download_artefacts(), healthy("0.2.0")).unwrap();
+    assert_eq!(f.runs("ra-launcher"), "ra-launcher 0.2.0");
+
+    // The running launcher finds its installation from its own path.
+    let exe = fs::canonicalize(f.installation().binary("ra-launcher")).unwrap();
+    assert_eq!(installation_of(&exe).unwrap().root(), f.installation().root());
+    assert!(installation_of(Path::new("/home/me/.cache/ra/target/release/ra-launcher")).is_none());
 }

@@ -1,0 +1,89 @@
+//! Installing a pack with the window's pause and cancel handles, its preview pictures, and
+//! removing it again, against the loopback server.
+
+#[path = "support/http_server.rs"]
+mod http_server;
+
+use std::sync::Arc;
+
+use http_server::{Served, Server};
+use ra_library::download::{Control, DownloadConfig};
+use ra_library::hash::sha256_reader;
+use ra_library::install::{install, install_with, plan, read_manifest, remove};
+use ra_library::store::{Library, Query};
+use ra_library::LibraryError;
+
+/// A valid safetensors file: one F32 tensor of `n` values from `seed`.
+fn safetensors(n: usize, seed: u8) -> Arc<Vec<u8>> {
+    let header = format!(r#"{{"conv_first.weight":{{"dtype":"F32","shape":[{n}],"data_offsets":[0,{}]}}}}"#, n * 4);
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header.as_bytes());
+    out.extend((0..n * 4).map(|i| (i as u8).wrapping_mul(seed)));
+    Arc::new(out)
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n-not-decoded-only-sniffed-";
+
+fn manifest(server: &Server, a: &[u8], b: &[u8]) -> String {
+    let model = |name: &str, path: &str, body: &[u8], preview: &str| {
+        format!(
+            "[[models]]\nname = \"{name}\"\nfile = \"{name}.safetensors\"\nkind = \"upscaler\"\ntier = \"official\"\n\
+             urls = [\"{}\"]\nsize = {}\nsha256 = \"{}\"\nlicense = \"MIT\"\n{preview}\n",
+            server.url(path),
+            body.len(),
+            sha256_reader(body).unwrap()
+        )
+    };
+    format!(
+        "id = \"upscalers\"\nversion = \"1.0.0\"\n[name]\nzh-CN = \"放大\"\nen-US = \"Upscalers\"\n\n{}{}",
+        model("first", "/a", a, &format!("preview = \"{}\"", server.url("/a.png"))),
+        model("second", "/b", b, &format!("preview = \"{}\"", server.url("/b.html"))),
+    )
+}
+
+#[test]
+fn a_paused_model_leaves_no_pack_and_installing_again_completes_it_with_previews() {
+    let server = Server::start();
+    let (a, b) = (safetensors(5_000, 3), safetensors(7_000, 5));
+    server.serve("/a", Served::new(a.clone()));
+    server.serve("/b", Served::new(b.clone()));
+    server.serve("/a.png", Served::new(Arc::new(PNG.to_vec())));
+    server.serve("/b.html", Served::new(Arc::new(b"<html>not found</html>".to_vec())));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pack.toml");
+    std::fs::write(&file, manifest(&server, &a, &b)).unwrap();
+    let root = dir.path().join("models");
+    let mut lib = Library::open(&dir.path().join("library.sqlite")).unwrap();
+
+    let (pack, text) = read_manifest(file.to_str().unwrap()).unwrap();
+    let planned = plan(pack, text, &lib, &root).unwrap();
+    let controls = vec![Control::new(), Control::new()];
+    controls[1].pause();
+    let err = install_with(&planned, &mut lib, DownloadConfig::TEST, &controls, |_| {}).unwrap_err();
+    assert!(matches!(err, LibraryError::PackIncomplete { .. }), "{err}");
+    assert!(err.to_string().contains("second: the download of") && err.to_string().contains("is paused"), "{err}");
+    assert!(lib.packs().unwrap().is_empty(), "a paused install records no pack");
+    assert!(root.join("ESRGAN/first.safetensors").is_file());
+    assert!(!root.join("ESRGAN/second.safetensors").exists());
+    // The picture beside the model, under A1111's name.
+    assert_eq!(std::fs::read(root.join("ESRGAN/first.preview.png")).unwrap(), PNG);
+
+    controls[1].resume();
+    let (pack, text) = read_manifest(file.to_str().unwrap()).unwrap();
+    let planned = plan(pack, text, &lib, &root).unwrap();
+    assert_eq!(planned.missing().count(), 1);
+    let done = install(&planned, &mut lib, DownloadConfig::TEST, |_| {}).unwrap();
+    assert_eq!((done.downloaded, done.already_present), (1, 1));
+    assert_eq!(lib.packs().unwrap()[0].id, "upscalers");
+    // A preview URL that answers with a web page leaves no picture and no temporary file.
+    let names: Vec<String> = std::fs::read_dir(root.join("ESRGAN")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names = names;
+    names.sort();
+    assert_eq!(names, ["first.preview.png", "first.safetensors", "second.safetensors"]);
+
+    let deleted = remove(&mut lib, "upscalers").unwrap();
+    assert_eq!(deleted.len(), 2);
+    assert_eq!(std::fs::read_dir(root.join("ESRGAN")).unwrap().count(), 0, "models and previews are gone");
+    assert!(lib.search(&Query::default()).unwrap().is_empty());
+    assert!(matches!(remove(&mut lib, "upscalers"), Err(LibraryError::NoSuchPack(_))));
+}
