@@ -69,6 +69,25 @@ pub fn file_url(path: &Path) -> String {
     url
 }
 
+/// A size for people: `2.0 GB`, `512 MB`, `12 KB` (binary units, as file managers show).
+pub fn size_text(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
 /// The `file://` URL of the folder holding `path`, for "open folder".
 pub fn folder_url(path: &Path) -> String {
     file_url(path.parent().unwrap_or(path))
@@ -83,6 +102,10 @@ mod tests {
         assert_eq!(local_path("file:///tmp/a%20b.png"), Path::new("/tmp/a b.png"));
         assert_eq!(local_path("/tmp/x.png"), Path::new("/tmp/x.png"));
         assert_eq!(folder_url(Path::new("/o/1.png")), "file:///o");
+        assert_eq!(
+            [10, 2048, 5 << 20, 2_132_625_894].map(size_text),
+            ["10 B", "2.0 KB", "5.0 MB", "2.0 GB"]
+        );
         let odd = Path::new("/图片/a #1?%.png");
         assert_eq!(file_url(odd), "file:///%E5%9B%BE%E7%89%87/a%20%231%3F%25.png");
         assert_eq!(local_path(&file_url(odd)), odd);
