@@ -29,6 +29,13 @@ pub enum EngineError {
         kind: &'static str,
         reason: String,
     },
+    #[error("ONNX Runtime is not available{}: {reason}. {}", .path.as_ref().map(|p| format!(" (looked for {})", p.display())).unwrap_or_default(), crate::onnx::runtime::INSTALL_HINT)]
+    OnnxRuntime {
+        path: Option<PathBuf>,
+        reason: String,
+    },
+    #[error("{0}")]
+    Onnx(String),
     #[error("cannot tell the model's architecture: {0}")]
     Architecture(String),
     #[error(transparent)]

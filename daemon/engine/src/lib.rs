@@ -1,4 +1,4 @@
-//! RA's Stable Diffusion engine on candle.
+//! RA's Stable Diffusion engine, on candle or ONNX Runtime.
 //!
 //! Layers, from the file up:
 //! - [`weights`]: recognises weight files by content, refuses pickles, validates
@@ -6,7 +6,9 @@
 //!   single-file LDM layout onto them).
 //! - [`arch`]: what a model is (family, prediction type, component configs), read from
 //!   the tensors; [`clip`], [`unet`] and [`vae`] are the components.
-//! - [`model`]: loads either layout into an [`SdModel`] with its tokenizer and hash.
+//! - [`model`]: loads either layout into an [`SdModel`] with its tokenizer and hash;
+//!   [`parts`] are the traits its networks implement, on candle or on ONNX Runtime
+//!   ([`onnx`]), so that everything above runs on either backend.
 //! - [`networks`]: LoRAs and textual-inversion embeddings named by a prompt.
 //! - [`conditioning`]: prompts (A1111's syntax) → the UNet's conditioning over a run.
 //! - [`schedule`], [`sampler`], [`noise`]: noise levels, solvers and seeded noise that
@@ -36,7 +38,9 @@ pub mod make_model;
 pub mod model;
 pub mod networks;
 pub mod noise;
+pub mod onnx;
 pub mod output;
+pub mod parts;
 pub mod pipeline;
 pub mod preview;
 pub mod sampler;
@@ -49,6 +53,7 @@ pub mod weights;
 pub use candle_core as candle;
 pub use error::{EngineError, Result};
 pub use model::{LoadOptions, SdModel};
+pub use parts::Backend;
 pub use pipeline::{generate, DepthMap, GenerateRequest, Generated, InitImage, Progress};
 /// CLIP's tokenizer lives in its own crate so the launcher can count tokens without candle.
 pub use ra_tokenizer as tokenizer;

@@ -7,6 +7,10 @@
 //!   [`crate::ldm_names`]; its tokenizer is the built-in CLIP one.
 //!
 //! The architecture is read from the tensors; file names never decide anything.
+//!
+//! Both run on candle. A diffusers ONNX folder (`unet/model.onnx`) loads on ONNX Runtime
+//! instead ([`crate::onnx::sd`]), unless [`LoadOptions::backend`] pins another backend;
+//! either way the result is the same [`SdModel`], its networks behind [`crate::parts`].
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,8 @@ use crate::arch::{
 use crate::clip::{ClipActivation, ClipTextEncoder};
 use crate::error::{EngineError, Result};
 use crate::ldm_names::{UnetLayout, OPENCLIP_PREFIX, UNET_PREFIX, VAE_PREFIX};
+use crate::onnx::RuntimeOptions;
+use crate::parts::{Backend, Denoiser, LatentCodec, TextEncoder};
 use crate::tokenizer::ClipTokenizer;
 use crate::unet::{AttentionSlicing, Unet, UnetOptions};
 use crate::vae::Vae;
@@ -42,6 +48,10 @@ pub struct LoadOptions {
     pub known_hash: Option<String>,
     /// How much attention score memory the UNet holds at once.
     pub attention: AttentionSlicing,
+    /// `None`: ONNX Runtime for a diffusers ONNX folder, candle for everything else.
+    pub backend: Option<Backend>,
+    /// Where ONNX Runtime is and how it runs, for models on that backend.
+    pub onnx: RuntimeOptions,
 }
 
 impl LoadOptions {
@@ -53,6 +63,8 @@ impl LoadOptions {
             device: Device::Cpu,
             known_hash: None,
             attention: AttentionSlicing::DEFAULT,
+            backend: None,
+            onnx: RuntimeOptions::default(),
         }
     }
 }
@@ -63,12 +75,14 @@ impl LoadOptions {
 pub struct SdModel {
     pub arch: ModelArch,
     pub layout: Layout,
+    /// Which library runs the networks below.
+    pub backend: Backend,
     pub tokenizer: Arc<ClipTokenizer>,
-    pub text_encoder: Arc<ClipTextEncoder>,
-    pub unet: Arc<Unet>,
-    pub vae: Arc<Vae>,
+    pub text_encoder: Arc<dyn TextEncoder>,
+    pub unet: Arc<dyn Denoiser>,
+    pub vae: Arc<dyn LatentCodec>,
     /// The tensors the text encoder and UNet were built from, by the names their code
-    /// asks for (diffusers names): what LoRAs patch.
+    /// asks for (diffusers names): what LoRAs patch. Empty on ONNX Runtime.
     pub text_encoder_weights: Arc<TensorMap>,
     pub unet_weights: Arc<TensorMap>,
     /// What infotext calls the model: the file stem or the folder name.
@@ -87,6 +101,10 @@ impl SdModel {
             ));
         }
         let meta = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;
+        let onnx_folder = meta.is_dir() && crate::onnx::sd::is_onnx_folder(path);
+        if options.backend == Some(Backend::Onnx) || (options.backend.is_none() && onnx_folder) {
+            return Self::load_onnx(path, options);
+        }
         if meta.is_dir() {
             Self::load_diffusers(path, options)
         } else {
@@ -282,6 +300,7 @@ impl SdModel {
         Ok(Self {
             arch,
             layout,
+            backend: Backend::Candle,
             tokenizer: Arc::new(tokenizer),
             text_encoder: Arc::new(text_encoder),
             unet: Arc::new(unet),
@@ -308,6 +327,13 @@ impl SdModel {
     /// [`Self::unet_weights`]); everything else is shared with this model, which is
     /// left exactly as it was.
     pub fn patched(&self, text_encoder: TensorMap, unet: TensorMap) -> Result<Self> {
+        if self.backend != Backend::Candle && !(text_encoder.is_empty() && unet.is_empty()) {
+            return Err(EngineError::InvalidRequest(format!(
+                "LoRAs need the candle backend: {} runs on {}, whose graphs do not expose their weights (pin the model to candle, or drop <lora:…> from the prompt)",
+                self.name,
+                self.backend.as_str()
+            )));
+        }
         let (dt, dev) = (self.options.dtype, &self.options.device);
         let mut out = self.clone();
         if !text_encoder.is_empty() {
