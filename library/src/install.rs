@@ -79,10 +79,19 @@ pub fn plan(pack: Pack, manifest: String, lib: &Library, root: &Path) -> Result<
             None => {
                 let dest = root.join(model.kind.folder()).join(&model.file);
                 if dest.exists() {
-                    // Some other file holds this name; never overwrite what we did not put there.
-                    return Err(LibraryError::NameTaken { path: dest, model: model.name.clone() });
+                    // Not scanned yet, or some other file holds this name: hash it, and
+                    // never overwrite what we did not put there.
+                    let same = match crate::scan::record(lib, &dest, model.kind) {
+                        Ok((id, _)) => lib.model(id)?.sha256.eq_ignore_ascii_case(&model.sha256),
+                        Err(_) => false,
+                    };
+                    if !same {
+                        return Err(LibraryError::NameTaken { path: dest, model: model.name.clone() });
+                    }
+                    Item { model: model.clone(), dest, present: true }
+                } else {
+                    Item { model: model.clone(), dest, present: false }
                 }
-                Item { model: model.clone(), dest, present: false }
             }
         };
         items.push(item);

@@ -87,3 +87,26 @@ fn a_paused_model_leaves_no_pack_and_installing_again_completes_it_with_previews
     assert!(lib.search(&Query::default()).unwrap().is_empty());
     assert!(matches!(remove(&mut lib, "upscalers"), Err(LibraryError::NoSuchPack(_))));
 }
+
+#[test]
+fn a_file_already_under_the_name_counts_when_its_bytes_match_and_is_never_overwritten_otherwise() {
+    let server = Server::start();
+    let (a, b) = (safetensors(5_000, 3), safetensors(7_000, 5));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pack.toml");
+    std::fs::write(&file, manifest(&server, &a, &b)).unwrap();
+    let root = dir.path().join("models");
+    std::fs::create_dir_all(root.join("ESRGAN")).unwrap();
+    // The right bytes, put there by hand and never scanned: nothing to download.
+    std::fs::write(root.join("ESRGAN/first.safetensors"), &a[..]).unwrap();
+    let lib = Library::open(&dir.path().join("library.sqlite")).unwrap();
+    let (pack, text) = read_manifest(file.to_str().unwrap()).unwrap();
+    let planned = plan(pack.clone(), text.clone(), &lib, &root).unwrap();
+    assert_eq!(planned.missing().count(), 1);
+    // Other bytes under the pack's name: refused, and the file stays as it was.
+    std::fs::write(root.join("ESRGAN/second.safetensors"), &a[..]).unwrap();
+    let err = plan(pack, text, &lib, &root).unwrap_err();
+    assert!(matches!(err, LibraryError::NameTaken { .. }), "{err}");
+    assert!(err.to_string().contains("second.safetensors already exists and is not the model \"second\""), "{err}");
+    assert_eq!(std::fs::read(root.join("ESRGAN/second.safetensors")).unwrap(), &a[..]);
+}
