@@ -242,6 +242,8 @@ enum PresetArg {
 enum LayoutArg {
     Diffusers,
     SingleFile,
+    /// The diffusers ONNX layout (unet/model.onnx, …): runs on ONNX Runtime.
+    Onnx,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -904,6 +906,7 @@ fn make_model(
         layout: match layout {
             LayoutArg::Diffusers => OutputLayout::Diffusers,
             LayoutArg::SingleFile => OutputLayout::SingleFile,
+            LayoutArg::Onnx => OutputLayout::Onnx,
         },
         seed,
         dtype: dtype.dtype(),

@@ -65,6 +65,9 @@ impl Preset {
 pub enum OutputLayout {
     Diffusers,
     SingleFile,
+    /// The diffusers ONNX layout: the same weights as ONNX graphs
+    /// ([`crate::onnx::export`]), always in f32.
+    Onnx,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +213,7 @@ impl MakeModel {
         let result = match self.layout {
             OutputLayout::Diffusers => self.write_diffusers(&tmp),
             OutputLayout::SingleFile => self.write_single_file(&tmp),
+            OutputLayout::Onnx => self.write_onnx(&tmp),
         }
         .and_then(|()| std::fs::rename(&tmp, out).map_err(|e| EngineError::io(out, e)));
         if result.is_err() {
@@ -237,101 +241,50 @@ impl MakeModel {
             None,
         )?;
         save(&dir.join("text_encoder/model.safetensors"), &c.clip, None)?;
-        let u = &arch.unet.inner;
-        let heads: Vec<usize> = u.blocks.iter().map(|b| b.heads).collect();
-        let kind = |cross: bool, dir: &str| {
-            format!("{}{dir}Block2D", if cross { "CrossAttn" } else { "" })
+        write_configs(dir, &arch, &["vae"], false)
+    }
+
+    /// The same weights as [`Self::write_diffusers`] (same preset and seed), as graphs.
+    fn write_onnx(&self, dir: &Path) -> Result<()> {
+        use crate::onnx::export;
+        let arch = self.preset.arch();
+        let c = draw(&arch, self.seed, self.dtype, arch.clip.layers)?;
+        for sub in [
+            "unet",
+            "vae_decoder",
+            "vae_encoder",
+            "text_encoder",
+            "tokenizer",
+            "scheduler",
+        ] {
+            let p = dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(|e| EngineError::io(&p, e))?;
+        }
+        let vb = |m: &BTreeMap<String, Tensor>| {
+            VarBuilder::from_tensors(
+                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                DType::F32,
+                &Device::Cpu,
+            )
         };
-        let down: Vec<String> = u
-            .blocks
-            .iter()
-            .map(|b| kind(b.use_cross_attn.is_some(), "Down"))
-            .collect();
-        let up: Vec<String> = u
-            .blocks
-            .iter()
-            .rev()
-            .map(|b| kind(b.use_cross_attn.is_some(), "Up"))
-            .collect();
-        write_json(
-            &dir.join("unet/config.json"),
-            &json!({
-                "_class_name": "UNet2DConditionModel",
-                "in_channels": arch.unet.in_channels,
-                "out_channels": arch.unet.out_channels,
-                "block_out_channels": u.blocks.iter().map(|b| b.out_channels).collect::<Vec<_>>(),
-                "down_block_types": down,
-                "up_block_types": up,
-                "layers_per_block": u.layers_per_block,
-                "cross_attention_dim": u.cross_attention_dim,
-                "attention_head_dim": if heads.iter().all(|&h| h == heads[0]) { json!(heads[0]) } else { json!(heads) },
-                "use_linear_projection": u.use_linear_projection,
-                "norm_num_groups": u.norm_num_groups,
-                "sample_size": 64,
-            }),
+        export::write_graph(
+            &export::text_encoder(&vb(&c.clip), &arch.clip)?,
+            &dir.join("text_encoder/model.onnx"),
         )?;
-        let v = &arch.vae;
-        write_json(
-            &dir.join("vae/config.json"),
-            &json!({
-                "_class_name": "AutoencoderKL",
-                "block_out_channels": v.block_out_channels,
-                "layers_per_block": v.layers_per_block,
-                "latent_channels": v.latent_channels,
-                "norm_num_groups": v.norm_num_groups,
-                "scaling_factor": v.scaling_factor,
-                "in_channels": 3, "out_channels": 3,
-            }),
+        export::write_graph(
+            &export::unet(&vb(&c.unet), &arch.unet)?,
+            &dir.join("unet/model.onnx"),
         )?;
-        let t = &arch.clip;
-        write_json(
-            &dir.join("text_encoder/config.json"),
-            &json!({
-                "architectures": ["CLIPTextModel"],
-                "hidden_size": t.embed_dim,
-                "intermediate_size": t.intermediate_size,
-                "num_hidden_layers": t.layers,
-                "num_attention_heads": t.heads,
-                "max_position_embeddings": t.max_positions,
-                "vocab_size": t.vocab_size,
-                "hidden_act": match t.activation { ClipActivation::QuickGelu => "quick_gelu", ClipActivation::Gelu => "gelu" },
-            }),
+        let vae = vb(&c.vae);
+        export::write_graph(
+            &export::vae_decoder(&vae, &arch.vae)?,
+            &dir.join("vae_decoder/model.onnx"),
         )?;
-        write_json(
-            &dir.join("scheduler/scheduler_config.json"),
-            &json!({
-                "_class_name": "EulerDiscreteScheduler",
-                "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
-                "num_train_timesteps": 1000,
-                "prediction_type": arch.prediction.diffusers_name(),
-            }),
+        export::write_graph(
+            &export::vae_encoder(&vae, &arch.vae)?,
+            &dir.join("vae_encoder/model.onnx"),
         )?;
-        let (vocab, merges) = ClipTokenizer::builtin_parts()?;
-        let tokenizer = ClipTokenizer::from_merges(&merges)?;
-        write_text(&dir.join("tokenizer/tokenizer.json"), &tokenizer.to_json()?)?;
-        write_json(&dir.join("tokenizer/vocab.json"), &json!(vocab))?;
-        write_text(
-            &dir.join("tokenizer/merges.txt"),
-            &format!("#version: 0.2\n{}\n", merges.join("\n")),
-        )?;
-        write_json(
-            &dir.join("tokenizer/special_tokens_map.json"),
-            &json!({
-                "bos_token": crate::tokenizer::BOS, "eos_token": crate::tokenizer::EOS,
-                "pad_token": if t.pad_id == 0 { "!" } else { crate::tokenizer::EOS },
-            }),
-        )?;
-        write_json(
-            &dir.join("model_index.json"),
-            &json!({
-                "_class_name": "StableDiffusionPipeline",
-                "text_encoder": ["transformers", "CLIPTextModel"],
-                "tokenizer": ["transformers", "CLIPTokenizer"],
-                "unet": ["diffusers", "UNet2DConditionModel"],
-                "vae": ["diffusers", "AutoencoderKL"],
-                "scheduler": ["diffusers", "EulerDiscreteScheduler"],
-            }),
-        )
+        write_configs(dir, &arch, &["vae_decoder", "vae_encoder"], true)
     }
 
     fn write_single_file(&self, path: &Path) -> Result<()> {
@@ -455,6 +408,119 @@ impl MakeModel {
         }
         save(path, &out, Some(metadata))
     }
+}
+
+/// The configs, tokenizer and `model_index.json` beside the weights; the VAE's config goes
+/// into each of `vae_dirs` (`vae`, or `vae_decoder` and `vae_encoder` for ONNX).
+fn write_configs(dir: &Path, arch: &ModelArch, vae_dirs: &[&str], onnx: bool) -> Result<()> {
+    let u = &arch.unet.inner;
+    let heads: Vec<usize> = u.blocks.iter().map(|b| b.heads).collect();
+    let kind =
+        |cross: bool, dir: &str| format!("{}{dir}Block2D", if cross { "CrossAttn" } else { "" });
+    let down: Vec<String> = u
+        .blocks
+        .iter()
+        .map(|b| kind(b.use_cross_attn.is_some(), "Down"))
+        .collect();
+    let up: Vec<String> = u
+        .blocks
+        .iter()
+        .rev()
+        .map(|b| kind(b.use_cross_attn.is_some(), "Up"))
+        .collect();
+    write_json(
+        &dir.join("unet/config.json"),
+        &json!({
+            "_class_name": "UNet2DConditionModel",
+            "in_channels": arch.unet.in_channels,
+            "out_channels": arch.unet.out_channels,
+            "block_out_channels": u.blocks.iter().map(|b| b.out_channels).collect::<Vec<_>>(),
+            "down_block_types": down,
+            "up_block_types": up,
+            "layers_per_block": u.layers_per_block,
+            "cross_attention_dim": u.cross_attention_dim,
+            "attention_head_dim": if heads.iter().all(|&h| h == heads[0]) { json!(heads[0]) } else { json!(heads) },
+            "use_linear_projection": u.use_linear_projection,
+            "norm_num_groups": u.norm_num_groups,
+            "sample_size": 64,
+        }),
+    )?;
+    let v = &arch.vae;
+    for vae_dir in vae_dirs {
+        write_json(
+            &dir.join(format!("{vae_dir}/config.json")),
+            &json!({
+                "_class_name": "AutoencoderKL",
+                "block_out_channels": v.block_out_channels,
+                "layers_per_block": v.layers_per_block,
+                "latent_channels": v.latent_channels,
+                "norm_num_groups": v.norm_num_groups,
+                "scaling_factor": v.scaling_factor,
+                "in_channels": 3, "out_channels": 3,
+            }),
+        )?;
+    }
+    let t = &arch.clip;
+    write_json(
+        &dir.join("text_encoder/config.json"),
+        &json!({
+            "architectures": ["CLIPTextModel"],
+            "hidden_size": t.embed_dim,
+            "intermediate_size": t.intermediate_size,
+            "num_hidden_layers": t.layers,
+            "num_attention_heads": t.heads,
+            "max_position_embeddings": t.max_positions,
+            "vocab_size": t.vocab_size,
+            "hidden_act": match t.activation { ClipActivation::QuickGelu => "quick_gelu", ClipActivation::Gelu => "gelu" },
+        }),
+    )?;
+    write_json(
+        &dir.join("scheduler/scheduler_config.json"),
+        &json!({
+            "_class_name": "EulerDiscreteScheduler",
+            "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+            "num_train_timesteps": 1000,
+            "prediction_type": arch.prediction.diffusers_name(),
+        }),
+    )?;
+    let (vocab, merges) = ClipTokenizer::builtin_parts()?;
+    let tokenizer = ClipTokenizer::from_merges(&merges)?;
+    write_text(&dir.join("tokenizer/tokenizer.json"), &tokenizer.to_json()?)?;
+    write_json(&dir.join("tokenizer/vocab.json"), &json!(vocab))?;
+    write_text(
+        &dir.join("tokenizer/merges.txt"),
+        &format!("#version: 0.2\n{}\n", merges.join("\n")),
+    )?;
+    write_json(
+        &dir.join("tokenizer/special_tokens_map.json"),
+        &json!({
+            "bos_token": crate::tokenizer::BOS, "eos_token": crate::tokenizer::EOS,
+            "pad_token": if t.pad_id == 0 { "!" } else { crate::tokenizer::EOS },
+        }),
+    )?;
+    if onnx {
+        let part = json!(["diffusers", "OnnxRuntimeModel"]);
+        return write_json(
+            &dir.join("model_index.json"),
+            &json!({
+                "_class_name": "OnnxStableDiffusionPipeline",
+                "text_encoder": part, "unet": part, "vae_decoder": part, "vae_encoder": part,
+                "tokenizer": ["transformers", "CLIPTokenizer"],
+                "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+            }),
+        );
+    }
+    write_json(
+        &dir.join("model_index.json"),
+        &json!({
+            "_class_name": "StableDiffusionPipeline",
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+            "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+        }),
+    )
 }
 
 /// A few tensors named as the MiDaS (DPT-Hybrid) depth estimator that SD 2's depth
@@ -602,9 +668,20 @@ pub fn write_random_tensors(out: &Path, seed: u64, shapes: &[(String, Vec<usize>
     for (name, dims) in shapes {
         let n: usize = dims.iter().product();
         let fan_in: usize = dims[1..].iter().product::<usize>().max(1);
-        let scale = if dims.len() == 1 { 0.05 } else { (2.0 / fan_in as f32).sqrt() };
-        let v: Vec<f32> = SeedStream::substream(seed, name_hash(name)).normals(n).iter().map(|z| z * scale).collect();
-        tensors.insert(name.clone(), Tensor::from_vec(v, dims.as_slice(), &Device::Cpu)?);
+        let scale = if dims.len() == 1 {
+            0.05
+        } else {
+            (2.0 / fan_in as f32).sqrt()
+        };
+        let v: Vec<f32> = SeedStream::substream(seed, name_hash(name))
+            .normals(n)
+            .iter()
+            .map(|z| z * scale)
+            .collect();
+        tensors.insert(
+            name.clone(),
+            Tensor::from_vec(v, dims.as_slice(), &Device::Cpu)?,
+        );
     }
     let part = temp_sibling(out);
     save(&part, &tensors, None)?;

@@ -41,9 +41,7 @@ pub fn text_encoder(vb: &VarBuilder, c: &ClipConfig) -> Result<Graph> {
     let d = c.embed_dim;
     let ids = g.input("input_ids", INT32, vec![named("batch"), named("sequence")]);
     let emb = vb.pp("embeddings");
-    let tok = emb
-        .pp("token_embedding")
-        .get((c.vocab_size, d), "weight")?;
+    let tok = emb.pp("token_embedding").get((c.vocab_size, d), "weight")?;
     let tok = g.weight("text_model.embeddings.token_embedding.weight", &tok)?;
     let pos = emb
         .pp("position_embedding")
@@ -143,7 +141,13 @@ fn cross_attention(
     let q = g.linear(x, &vb.pp("to_q"), dim, dim, false)?;
     let k = g.linear(ctx, &vb.pp("to_k"), cdim, dim, false)?;
     let v = g.linear(ctx, &vb.pp("to_v"), cdim, dim, false)?;
-    let out = g.attention((&q, &k, &v), heads, hd, Some(1.0 / (hd as f32).sqrt()), None);
+    let out = g.attention(
+        (&q, &k, &v),
+        heads,
+        hd,
+        Some(1.0 / (hd as f32).sqrt()),
+        None,
+    );
     g.linear(&out, &vb.pp("to_out.0"), dim, dim, true)
 }
 
@@ -206,7 +210,9 @@ pub fn unet(vb: &VarBuilder, u: &UnetConfig) -> Result<Graph> {
     let s = &u.inner;
     let levels = &s.blocks;
     let (Some(first), Some(last)) = (levels.first(), levels.last()) else {
-        return Err(EngineError::Architecture("a UNet needs at least one level".into()));
+        return Err(EngineError::Architecture(
+            "a UNet needs at least one level".into(),
+        ));
     };
     if s.mid_block_scale_factor != 1.0 {
         return Err(EngineError::Architecture(
@@ -215,13 +221,24 @@ pub fn unet(vb: &VarBuilder, u: &UnetConfig) -> Result<Graph> {
     }
     let mut g = GraphBuilder::new("unet");
     let (groups, eps) = (s.norm_num_groups, s.norm_eps);
-    let spatial = |n: &str| vec![named("batch"), fixed(u.in_channels), named(&format!("{n}height")), named(&format!("{n}width"))];
+    let spatial = |n: &str| {
+        vec![
+            named("batch"),
+            fixed(u.in_channels),
+            named(&format!("{n}height")),
+            named(&format!("{n}width")),
+        ]
+    };
     let sample = g.input("sample", super::proto::FLOAT, spatial(""));
     let timestep = g.input("timestep", super::proto::FLOAT, vec![named("batch")]);
     let context = g.input(
         "encoder_hidden_states",
         super::proto::FLOAT,
-        vec![named("batch"), named("sequence"), fixed(s.cross_attention_dim)],
+        vec![
+            named("batch"),
+            named("sequence"),
+            fixed(s.cross_attention_dim),
+        ],
     );
     let base = first.out_channels;
     let temb_ch = 4 * base;
@@ -241,7 +258,9 @@ pub fn unet(vb: &VarBuilder, u: &UnetConfig) -> Result<Graph> {
         g.concat(&[&sin, &cos], -1)
     };
     if base % 2 == 1 {
-        return Err(EngineError::Architecture("an odd UNet width is not supported on ONNX".into()));
+        return Err(EngineError::Architecture(
+            "an odd UNet width is not supported on ONNX".into(),
+        ));
     }
     let te = vb.pp("time_embedding");
     let emb = g.linear(&emb, &te.pp("linear_1"), base, temb_ch, true)?;
@@ -261,12 +280,32 @@ pub fn unet(vb: &VarBuilder, u: &UnetConfig) -> Result<Graph> {
     let n = levels.len();
     for (i, b) in levels.iter().enumerate() {
         let vb = vb.pp(format!("down_blocks.{i}"));
-        let mut ch = if i == 0 { base } else { levels[i - 1].out_channels };
+        let mut ch = if i == 0 {
+            base
+        } else {
+            levels[i - 1].out_channels
+        };
         for j in 0..s.layers_per_block {
-            xs = resnet(&mut g, &vb.pp(format!("resnets.{j}")), &xs, (ch, b.out_channels), groups, eps, temb)?;
+            xs = resnet(
+                &mut g,
+                &vb.pp(format!("resnets.{j}")),
+                &xs,
+                (ch, b.out_channels),
+                groups,
+                eps,
+                temb,
+            )?;
             ch = b.out_channels;
             if b.use_cross_attn.is_some() {
-                xs = transformer(&mut g, &vb.pp(format!("attentions.{j}")), &xs, ch, b, u, &context)?;
+                xs = transformer(
+                    &mut g,
+                    &vb.pp(format!("attentions.{j}")),
+                    &xs,
+                    ch,
+                    b,
+                    u,
+                    &context,
+                )?;
             }
             skips.push((xs.clone(), ch));
         }
@@ -278,13 +317,37 @@ pub fn unet(vb: &VarBuilder, u: &UnetConfig) -> Result<Graph> {
     }
     let ch = last.out_channels;
     let mid = vb.pp("mid_block");
-    xs = resnet(&mut g, &mid.pp("resnets.0"), &xs, (ch, ch), groups, eps, temb)?;
+    xs = resnet(
+        &mut g,
+        &mid.pp("resnets.0"),
+        &xs,
+        (ch, ch),
+        groups,
+        eps,
+        temb,
+    )?;
     let mid_block = BlockConfig {
         use_cross_attn: Some(last.use_cross_attn.unwrap_or(1)),
         ..*last
     };
-    xs = transformer(&mut g, &mid.pp("attentions.0"), &xs, ch, &mid_block, u, &context)?;
-    xs = resnet(&mut g, &mid.pp("resnets.1"), &xs, (ch, ch), groups, eps, temb)?;
+    xs = transformer(
+        &mut g,
+        &mid.pp("attentions.0"),
+        &xs,
+        ch,
+        &mid_block,
+        u,
+        &context,
+    )?;
+    xs = resnet(
+        &mut g,
+        &mid.pp("resnets.1"),
+        &xs,
+        (ch, ch),
+        groups,
+        eps,
+        temb,
+    )?;
     let mut prev = ch;
     for i in 0..n {
         let level = n - 1 - i;
@@ -295,19 +358,34 @@ pub fn unet(vb: &VarBuilder, u: &UnetConfig) -> Result<Graph> {
                 EngineError::Architecture("UNet up block: too few skip states".into())
             })?;
             let cat = g.concat(&[&xs, &skip], 1);
-            xs = resnet(&mut g, &vb.pp(format!("resnets.{j}")), &cat, (prev + sc, b.out_channels), groups, eps, temb)?;
+            xs = resnet(
+                &mut g,
+                &vb.pp(format!("resnets.{j}")),
+                &cat,
+                (prev + sc, b.out_channels),
+                groups,
+                eps,
+                temb,
+            )?;
             prev = b.out_channels;
             if b.use_cross_attn.is_some() {
-                xs = transformer(&mut g, &vb.pp(format!("attentions.{j}")), &xs, prev, b, u, &context)?;
+                xs = transformer(
+                    &mut g,
+                    &vb.pp(format!("attentions.{j}")),
+                    &xs,
+                    prev,
+                    b,
+                    u,
+                    &context,
+                )?;
             }
         }
         if i + 1 < n {
             // To the size of the skip state read next (twice this one unless the input's
             // size was not a multiple of 2^levels), as the candle UNet does.
-            let like = skips
-                .last()
-                .map(|(s, _)| s.clone())
-                .ok_or_else(|| EngineError::Architecture("UNet: no skip state to upsample to".into()))?;
+            let like = skips.last().map(|(s, _)| s.clone()).ok_or_else(|| {
+                EngineError::Architecture("UNet: no skip state to upsample to".into())
+            })?;
             let up = g.upsample_like(&xs, &like);
             xs = g.conv3x3(&up, &vb.pp("upsamplers.0.conv"), prev, prev)?;
         }
@@ -318,7 +396,12 @@ pub fn unet(vb: &VarBuilder, u: &UnetConfig) -> Result<Graph> {
     g.output(
         &out,
         "out_sample",
-        vec![named("batch"), fixed(u.out_channels), named("height"), named("width")],
+        vec![
+            named("batch"),
+            fixed(u.out_channels),
+            named("height"),
+            named("width"),
+        ],
     );
     Ok(g.graph)
 }
@@ -326,7 +409,13 @@ pub fn unet(vb: &VarBuilder, u: &UnetConfig) -> Result<Graph> {
 const VAE_EPS: f64 = 1e-6;
 
 /// The VAE's single-head attention (`vae/coder.rs`), reading either naming.
-fn vae_attention(g: &mut GraphBuilder, vb: &VarBuilder, x: &str, c: usize, groups: usize) -> Result<String> {
+fn vae_attention(
+    g: &mut GraphBuilder,
+    vb: &VarBuilder,
+    x: &str,
+    c: usize,
+    groups: usize,
+) -> Result<String> {
     let [q, k, v, o] = if vb.contains_tensor("to_q.weight") {
         ["to_q", "to_k", "to_v", "to_out.0"]
     } else {
@@ -349,7 +438,13 @@ fn vae_attention(g: &mut GraphBuilder, vb: &VarBuilder, x: &str, c: usize, group
     Ok(g.add(&map, x))
 }
 
-fn vae_mid(g: &mut GraphBuilder, vb: &VarBuilder, x: &str, c: usize, groups: usize) -> Result<String> {
+fn vae_mid(
+    g: &mut GraphBuilder,
+    vb: &VarBuilder,
+    x: &str,
+    c: usize,
+    groups: usize,
+) -> Result<String> {
     let x = resnet(g, &vb.pp("resnets.0"), x, (c, c), groups, VAE_EPS, None)?;
     let x = vae_attention(g, &vb.pp("attentions.0"), &x, c, groups)?;
     resnet(g, &vb.pp("resnets.1"), &x, (c, c), groups, VAE_EPS, None)
@@ -364,7 +459,11 @@ pub fn vae_decoder(vb: &VarBuilder, c: &VaeConfig) -> Result<Graph> {
     let mut g = GraphBuilder::new("vae_decoder");
     let groups = c.norm_num_groups;
     let l = c.latent_channels;
-    let latent = g.input("latent_sample", super::proto::FLOAT, image_dims(l, "latent_height", "latent_width"));
+    let latent = g.input(
+        "latent_sample",
+        super::proto::FLOAT,
+        image_dims(l, "latent_height", "latent_width"),
+    );
     let mut xs = if c.use_post_quant_conv {
         g.conv1x1(&latent, &vb.pp("post_quant_conv"), l, l)?
     } else {
@@ -372,7 +471,9 @@ pub fn vae_decoder(vb: &VarBuilder, c: &VaeConfig) -> Result<Graph> {
     };
     let rev: Vec<usize> = c.block_out_channels.iter().rev().copied().collect();
     let (Some(&deepest), Some(&first)) = (rev.first(), c.block_out_channels.first()) else {
-        return Err(EngineError::Architecture("a VAE needs at least one level".into()));
+        return Err(EngineError::Architecture(
+            "a VAE needs at least one level".into(),
+        ));
     };
     let vb = vb.pp("decoder");
     xs = g.conv3x3(&xs, &vb.pp("conv_in"), l, deepest)?;
@@ -381,7 +482,15 @@ pub fn vae_decoder(vb: &VarBuilder, c: &VaeConfig) -> Result<Graph> {
         let up = vb.pp(format!("up_blocks.{i}"));
         let mut cin = if i == 0 { deepest } else { rev[i - 1] };
         for j in 0..=c.layers_per_block {
-            xs = resnet(&mut g, &up.pp(format!("resnets.{j}")), &xs, (cin, ch), groups, VAE_EPS, None)?;
+            xs = resnet(
+                &mut g,
+                &up.pp(format!("resnets.{j}")),
+                &xs,
+                (cin, ch),
+                groups,
+                VAE_EPS,
+                None,
+            )?;
             cin = ch;
         }
         if i + 1 < rev.len() {
@@ -403,21 +512,41 @@ pub fn vae_encoder(vb: &VarBuilder, c: &VaeConfig) -> Result<Graph> {
     let l = c.latent_channels;
     let ch = &c.block_out_channels;
     let (Some(&first), Some(&last)) = (ch.first(), ch.last()) else {
-        return Err(EngineError::Architecture("a VAE needs at least one level".into()));
+        return Err(EngineError::Architecture(
+            "a VAE needs at least one level".into(),
+        ));
     };
-    let image = g.input("sample", super::proto::FLOAT, image_dims(3, "height", "width"));
+    let image = g.input(
+        "sample",
+        super::proto::FLOAT,
+        image_dims(3, "height", "width"),
+    );
     let enc = vb.pp("encoder");
     let mut xs = g.conv3x3(&image, &enc.pp("conv_in"), 3, first)?;
     for (i, &out) in ch.iter().enumerate() {
         let down = enc.pp(format!("down_blocks.{i}"));
         let mut cin = if i == 0 { first } else { ch[i - 1] };
         for j in 0..c.layers_per_block {
-            xs = resnet(&mut g, &down.pp(format!("resnets.{j}")), &xs, (cin, out), groups, VAE_EPS, None)?;
+            xs = resnet(
+                &mut g,
+                &down.pp(format!("resnets.{j}")),
+                &xs,
+                (cin, out),
+                groups,
+                VAE_EPS,
+                None,
+            )?;
             cin = out;
         }
         if i + 1 < ch.len() {
             // LDM's encoder pads only the right and bottom before its stride-2 conv.
-            xs = g.conv(&xs, &down.pp("downsamplers.0.conv"), (out, out, 3), 2, [0, 0, 1, 1])?;
+            xs = g.conv(
+                &xs,
+                &down.pp("downsamplers.0.conv"),
+                (out, out, 3),
+                2,
+                [0, 0, 1, 1],
+            )?;
         }
     }
     xs = vae_mid(&mut g, &enc.pp("mid_block"), &xs, last, groups)?;
@@ -428,7 +557,11 @@ pub fn vae_encoder(vb: &VarBuilder, c: &VaeConfig) -> Result<Graph> {
         moments = g.conv1x1(&moments, &vb.pp("quant_conv"), 2 * l, 2 * l)?;
     }
     let mean = g.slice(&moments, 1, 0, l as i64);
-    g.output(&mean, "latent_sample", image_dims(l, "latent_height", "latent_width"));
+    g.output(
+        &mean,
+        "latent_sample",
+        image_dims(l, "latent_height", "latent_width"),
+    );
     Ok(g.graph)
 }
 

@@ -271,14 +271,21 @@ impl GraphBuilder {
         Ok(self.op(
             "LayerNormalization",
             &[x, &g, &b],
-            vec![("axis", Attr::Int(-1)), ("epsilon", Attr::Float(eps as f32))],
+            vec![
+                ("axis", Attr::Int(-1)),
+                ("epsilon", Attr::Float(eps as f32)),
+            ],
         ))
     }
 
     /// `[b, n, h·d]` → `[b, h, n, d]`, or `[b, h, d, n]` with `keys_last` (for `q·kᵀ`).
     fn heads(&mut self, x: &str, heads: usize, head_dim: usize, keys_last: bool) -> String {
         let r = self.reshape(x, &[0, 0, heads as i64, head_dim as i64]);
-        let perm: &[i64] = if keys_last { &[0, 2, 3, 1] } else { &[0, 2, 1, 3] };
+        let perm: &[i64] = if keys_last {
+            &[0, 2, 3, 1]
+        } else {
+            &[0, 2, 1, 3]
+        };
         self.transpose(&r, perm)
     }
 
@@ -335,7 +342,10 @@ impl GraphBuilder {
             &[x, "", "", &sizes],
             vec![
                 ("mode", Attr::Str("nearest".into())),
-                ("coordinate_transformation_mode", Attr::Str("asymmetric".into())),
+                (
+                    "coordinate_transformation_mode",
+                    Attr::Str("asymmetric".into()),
+                ),
                 ("nearest_mode", Attr::Str("floor".into())),
             ],
         )
@@ -349,7 +359,10 @@ impl GraphBuilder {
             &[x, "", &scales],
             vec![
                 ("mode", Attr::Str("nearest".into())),
-                ("coordinate_transformation_mode", Attr::Str("asymmetric".into())),
+                (
+                    "coordinate_transformation_mode",
+                    Attr::Str("asymmetric".into()),
+                ),
                 ("nearest_mode", Attr::Str("floor".into())),
             ],
         )

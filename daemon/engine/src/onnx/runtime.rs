@@ -186,8 +186,11 @@ impl Runtime {
             .map_err(|e| ort_error(&opening, e))?
             .with_execution_providers(providers)
             .map_err(|e| ort_error(&opening, e))?;
-        builder
-            .commit_from_file(path)
-            .map_err(|e| ort_error(format!("{} is not an ONNX graph RA can run", path.display()), e))
+        builder.commit_from_file(path).map_err(|e| {
+            ort_error(
+                format!("{} is not an ONNX graph RA can run", path.display()),
+                e,
+            )
+        })
     }
 }

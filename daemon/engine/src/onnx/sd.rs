@@ -109,13 +109,18 @@ impl OnnxVae {
     fn encode_whole(&self, image: &Tensor) -> candle_core::Result<Tensor> {
         let Some(encoder) = &self.encoder else {
             return Err(candle_core::Error::Msg(
-                "this ONNX model has no vae_encoder/model.onnx; img2img and inpainting need one".into(),
+                "this ONNX model has no vae_encoder/model.onnx; img2img and inpainting need one"
+                    .into(),
             ));
         };
         let out = encoder.run(&[("sample", image)], None).map_err(as_candle)?;
         // Exports that return the moments (mean and log-variance) give twice the channels.
         let l = self.config.latent_channels;
-        let out = if out.dim(1)? > l { out.narrow(1, 0, l)? } else { out };
+        let out = if out.dim(1)? > l {
+            out.narrow(1, 0, l)?
+        } else {
+            out
+        };
         out * self.config.scaling_factor
     }
 }
@@ -128,7 +133,9 @@ impl LatentCodec for OnnxVae {
         let f = self.config.downscale();
         let (_, _, h, w) = image.dims4()?;
         let out = match self.tiling.filter(|t| t.applies(h / f, w / f)) {
-            Some(t) if h % f == 0 && w % f == 0 => tiles::run(image, &t, f, 1, |x| self.encode_whole(x))?,
+            Some(t) if h % f == 0 && w % f == 0 => {
+                tiles::run(image, &t, f, 1, |x| self.encode_whole(x))?
+            }
             _ => self.encode_whole(image)?,
         };
         out.to_device(&dev)?.to_dtype(dtype)
@@ -139,7 +146,9 @@ impl LatentCodec for OnnxVae {
         let unscaled = (latent / self.config.scaling_factor)?;
         let (_, _, h, w) = latent.dims4()?;
         let out = match self.tiling.filter(|t| t.applies(h, w)) {
-            Some(t) => tiles::run(&unscaled, &t, 1, self.config.downscale(), |x| self.decode_whole(x))?,
+            Some(t) => tiles::run(&unscaled, &t, 1, self.config.downscale(), |x| {
+                self.decode_whole(x)
+            })?,
             None => self.decode_whole(&unscaled)?,
         };
         out.to_device(&dev)?.to_dtype(dtype)
@@ -176,7 +185,11 @@ fn unet_config(cfg: &Value, graph: &OnnxGraph) -> UnetConfig {
         let cross: Vec<bool> = cfg
             .get("down_block_types")
             .and_then(Value::as_array)
-            .map(|v| v.iter().map(|t| t.as_str().is_some_and(|s| s.contains("CrossAttn"))).collect())
+            .map(|v| {
+                v.iter()
+                    .map(|t| t.as_str().is_some_and(|s| s.contains("CrossAttn")))
+                    .collect()
+            })
             .unwrap_or_else(|| vec![true; channels.len()]);
         let heads = usize_of(cfg, "attention_head_dim").unwrap_or(8);
         let blocks = channels
@@ -192,10 +205,15 @@ fn unet_config(cfg: &Value, graph: &OnnxGraph) -> UnetConfig {
             blocks,
             usize_of(cfg, "layers_per_block").unwrap_or(2),
             usize_of(cfg, "cross_attention_dim").unwrap_or(768),
-            cfg.get("use_linear_projection").and_then(Value::as_bool).unwrap_or(false),
+            cfg.get("use_linear_projection")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         );
     }
-    let declared = graph.input_shape("sample").and_then(|s| s.get(1).copied()).filter(|&c| c > 0);
+    let declared = graph
+        .input_shape("sample")
+        .and_then(|s| s.get(1).copied())
+        .filter(|&c| c > 0);
     u.in_channels = usize_of(cfg, "in_channels")
         .or(declared.map(|c| c as usize))
         .unwrap_or(4);
@@ -207,6 +225,9 @@ fn vae_config(cfg: &Value) -> VaeConfig {
     let mut v = VaeConfig::sd15();
     if let Some(c) = usizes_of(cfg, "block_out_channels") {
         v.block_out_channels = c;
+    }
+    if let Some(l) = usize_of(cfg, "layers_per_block") {
+        v.layers_per_block = l;
     }
     if let Some(l) = usize_of(cfg, "latent_channels") {
         v.latent_channels = l;
@@ -223,7 +244,11 @@ fn clip_config(cfg: &Value) -> (Family, ClipConfig) {
         .get("hidden_act")
         .and_then(Value::as_str)
         .and_then(ClipActivation::parse)
-        .unwrap_or(if width == 1024 { ClipActivation::Gelu } else { ClipActivation::QuickGelu });
+        .unwrap_or(if width == 1024 {
+            ClipActivation::Gelu
+        } else {
+            ClipActivation::QuickGelu
+        });
     let (family, base) = match act {
         ClipActivation::QuickGelu => (Family::Sd1, ClipConfig::sd15()),
         ClipActivation::Gelu => (Family::Sd2, ClipConfig::sd21()),
@@ -288,7 +313,11 @@ impl SdModel {
         };
         let vae_cfg = {
             let d = read_json(&dir.join("vae_decoder/config.json"))?;
-            if d.is_null() { read_json(&dir.join("vae/config.json"))? } else { d }
+            if d.is_null() {
+                read_json(&dir.join("vae/config.json"))?
+            } else {
+                d
+            }
         };
         let prediction = read_json(&dir.join("scheduler/scheduler_config.json"))?
             .get("prediction_type")
@@ -315,7 +344,10 @@ impl SdModel {
         };
         Ok(Self {
             tokenizer: Arc::new(tokenizer),
-            text_encoder: Arc::new(OnnxTextEncoder { graph: text_graph, output }),
+            text_encoder: Arc::new(OnnxTextEncoder {
+                graph: text_graph,
+                output,
+            }),
             unet: Arc::new(OnnxUnet {
                 graph: unet_graph,
                 timestep_rank: timestep_shape.len(),

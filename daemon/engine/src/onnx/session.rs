@@ -87,7 +87,11 @@ impl OnnxGraph {
             let Some((_, ty, _)) = self.inputs.iter().find(|(n, ..)| n == input) else {
                 return Err(failed(&format!(
                     "the graph has no input '{input}' (it has {})",
-                    self.inputs.iter().map(|(n, ..)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    self.inputs
+                        .iter()
+                        .map(|(n, ..)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             };
             let shape: Vec<i64> = t.dims().iter().map(|&d| d as i64).collect();
@@ -97,7 +101,8 @@ impl OnnxGraph {
                     .map_err(|e| failed(&e))?
                     .into(),
                 TensorElementType::Float16 => {
-                    let data: Vec<half::f16> = data.iter().map(|&x| half::f16::from_f32(x)).collect();
+                    let data: Vec<half::f16> =
+                        data.iter().map(|&x| half::f16::from_f32(x)).collect();
                     ort::value::Tensor::from_array((shape, data))
                         .map_err(|e| failed(&e))?
                         .into()
@@ -127,7 +132,12 @@ impl OnnxGraph {
             None => self.outputs.first(),
         }
         .cloned()
-        .ok_or_else(|| failed(&format!("the graph has no output {}", name.unwrap_or("at all"))))?;
+        .ok_or_else(|| {
+            failed(&format!(
+                "the graph has no output {}",
+                name.unwrap_or("at all")
+            ))
+        })?;
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         let outputs = session.run(values).map_err(|e| failed(&e))?;
         let value = &outputs[out_name.as_str()];
@@ -161,4 +171,3 @@ pub(crate) fn as_candle(e: EngineError) -> candle_core::Error {
         other => candle_core::Error::Msg(other.to_string()),
     }
 }
-
