@@ -34,9 +34,12 @@ ApplicationWindow {
     palette.highlightedText: Theme.accentText
     palette.mid: Theme.border
 
-    readonly property var pageIds: ["generate", "img2img", "gallery", "pnginfo", "settings"]
+    readonly property var pageIds: ["generate", "img2img", "gallery", "pnginfo", "models", "packs",
+                                    "downloads", "updates", "settings"]
     readonly property var pageTitles: [t("nav-generate"), t("nav-img2img"), t("nav-gallery"),
-                                       t("nav-pnginfo"), t("nav-settings")]
+                                       t("nav-pnginfo"), t("nav-models"), t("nav-packs"),
+                                       t("nav-downloads"), t("nav-updates"), t("nav-settings")]
+    function showPage(id) { tabs.currentIndex = pageIds.indexOf(id) }
 
     Rectangle {
         id: page
@@ -73,6 +76,9 @@ ApplicationWindow {
                         id: tabs
                         objectName: "tabs"
                         Layout.leftMargin: 16
+                        // Takes what the title and the status leave, and scrolls when
+                        // the pages' names need more.
+                        Layout.fillWidth: true
                         Repeater {
                             model: window.pageIds
                             TabButton {
@@ -84,7 +90,6 @@ ApplicationWindow {
                             }
                         }
                     }
-                    Item { Layout.fillWidth: true }
                     Label {
                         objectName: "daemonState"
                         text: launcher.daemonText
@@ -112,6 +117,15 @@ ApplicationWindow {
                     launcher: launcher
                     onSent: tabs.currentIndex = 0
                 }
+                ModelsPage { id: modelsPage; objectName: "modelsPage"; launcher: launcher }
+                PacksPage {
+                    id: packsPage
+                    objectName: "packsPage"
+                    launcher: launcher
+                    onInstalling: window.showPage("downloads")
+                }
+                DownloadsPage { id: downloadsPage; objectName: "downloadsPage"; launcher: launcher }
+                UpdatesPage { id: updatesPage; objectName: "updatesPage"; launcher: launcher }
                 SettingsPage { id: settingsPage; objectName: "settingsPage"; launcher: launcher }
             }
 
@@ -146,7 +160,7 @@ ApplicationWindow {
             anchors.fill: parent
             visible: launcher.showWelcome
             launcher: launcher
-            onOpenSettings: tabs.currentIndex = 4
+            onOpenSettings: window.showPage("settings")
         }
     }
 
@@ -214,6 +228,14 @@ ApplicationWindow {
                 return true
             })
             plan.push(function() { return JSON.parse(launcher.galleryJson).length > 0 })
+            // A pack the settings offer starts installing, so the Downloads page has
+            // something to show.
+            plan.push(function() {
+                const packs = JSON.parse(launcher.packsJson).available.filter(p => p.id !== undefined)
+                if (packs.length > 0)
+                    launcher.installPack(packs[0].source)
+                return true
+            })
             for (const locale of ["zh-CN", "en-US"]) {
                 plan.push(language(locale))
                 for (let i = 0; i < window.pageIds.length; i++) {

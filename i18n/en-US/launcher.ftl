@@ -4,6 +4,10 @@ nav-img2img = Image to image / Inpaint
 nav-gallery = Gallery
 nav-pnginfo = PNG info
 nav-settings = Settings
+nav-models = Models
+nav-packs = Model packs
+nav-downloads = Downloads
+nav-updates = Updates
 
 daemon-starting = Starting the image service…
 daemon-running = Image service running
@@ -156,3 +160,150 @@ error-job-active = The job is still running; cancel it first. ({ $detail })
 error-no-such-model = This model cannot be found. ({ $detail })
 error-no-model-installed = No model is installed yet. { $detail }
 error-internal = The image service failed: { $detail }
+
+models-search = Search names, trigger words, categories, notes
+models-kind-all = All kinds
+model-kind = { $kind ->
+    [checkpoint] Checkpoint
+    [lora] LoRA
+    [vae] VAE
+    [embedding] Embedding
+    [upscaler] Upscaler
+    [controlnet] ControlNet
+    [depth] Depth
+   *[other] Unknown kind
+}
+models-category-all = All categories
+models-tier-all = All tiers
+model-tier = { $tier ->
+    [official] Official
+    [recommended] Recommended
+    [community] Community
+   *[other] Not from a pack
+}
+models-rating-any = Any rating
+models-rating-min = { $stars }★ and up
+models-sort = { $sort ->
+    [date] Newest first
+    [size] Largest first
+    [rating] Best rated first
+   *[name] By name
+}
+models-empty = No models here. Install a model pack on the Packs page, or add your model folder in Settings.
+models-skipped = { $count ->
+    [one] One file in the model folders is not a model and was skipped
+   *[other] { $count } files in the model folders are not models and were skipped
+}: { $files }
+models-detail-empty = Select a model to see its details.
+models-architecture = Architecture
+models-size = Size
+models-file = File
+models-hashes = SHA-256 / AutoV2
+models-license = License
+models-source = Source
+models-categories = Categories
+models-trigger-words = Trigger words
+models-packs = From packs
+models-metadata = Metadata in the file
+models-rating = Your rating
+models-note = Your note
+models-note-save = Save note
+models-delete-title = Delete model
+models-delete-confirm = Delete “{ $name }” from the disk? This cannot be undone.
+models-deleted = Deleted “{ $name }”.
+models-rating-invalid = A rating is 1 to 5 stars.
+
+packs-source-placeholder = Address or file of a model pack manifest (.toml)
+packs-show = Show
+packs-open-file = Open file…
+packs-manifest-files = Model pack manifests
+packs-installed-title = Installed packs
+packs-available-title = Packs you can install
+packs-none-installed = No model pack installed yet.
+packs-none-available = Paste the address of a model pack that your admin or community published, or open a manifest file.
+packs-version = Version { $version }
+packs-models = { $count ->
+    [one] 1 model
+   *[other] { $count } models
+}
+packs-plan = To download: { $download } · free on this disk: { $free }
+packs-plan-done = Every model of this pack is already here.
+packs-no-space = Not enough free space on this disk for the download.
+packs-install = Install
+packs-update = Update to { $version }
+packs-installed-badge = Installed
+packs-present = already here
+packs-remove = Remove
+packs-remove-title = Remove model pack
+packs-remove-confirm = Remove the pack “{ $pack }”? Its models are deleted unless another pack lists them or you chose to keep them.
+packs-removed = Removed the pack { $pack }; { $count ->
+    [one] 1 model was deleted
+   *[other] { $count } models were deleted
+}.
+packs-installed = Installed { $pack }: { $downloaded ->
+    [one] 1 model downloaded and verified
+   *[other] { $downloaded } models downloaded and verified
+}.
+packs-source-empty = Enter the address or file of a model pack manifest.
+packs-no-models-folder = There is no models folder to install into; add one in Settings.
+
+downloads-empty = Nothing is downloading. Install a model pack on the Packs page.
+downloads-total = { $done } of { $total } · { $speed }/s
+downloads-eta = { $minutes ->
+    [0] less than a minute left
+    [one] about 1 minute left
+   *[other] about { $minutes } minutes left
+}
+download-state = { $state ->
+    [queued] Waiting
+    [running] Downloading
+    [paused] Paused
+    [done] Verified
+    [failed] Failed
+   *[cancelled] Cancelled
+}
+downloads-pause = Pause
+downloads-resume = Resume
+downloads-cancel = Cancel
+downloads-retry = Try again
+downloads-clear = Clear finished
+downloads-already-running = The pack { $pack } is already downloading.
+
+updates-running = You are running RA { $version }.
+updates-installed-at = Installed in { $path }
+updates-url = Update address
+updates-url-placeholder = Address of the signed update manifest
+updates-check = Check for updates
+updates-working = Working…
+updates-idle = Not checked yet.
+updates-up-to-date = RA { $version } is the newest version.
+updates-available = RA { $version } is available.
+updates-notes = Release notes
+updates-install = Install { $version }
+updates-installed = RA { $version } is installed; { $previous } is kept to go back to. Restart RA to use it.
+updates-rolled-back = Back to RA { $version }. Restart RA to use it.
+updates-rollback = Go back to the previous version
+updates-signed = RA installs only updates signed with its release key. Every file is checked before anything changes, and a version that does not start is undone at once.
+update-from-build = This copy of RA runs from { $path }, not from an installation, so it is not updated here. Install a release of RA to get updates.
+update-url-empty = Enter the update address first.
+update-unreachable = Cannot read the update at { $url }: { $problem }. Check the address and your connection.
+update-wrong-key = This update was not signed with RA's release key, so it was refused. Check the update address.
+update-tampered = This update does not match its signature (it was changed or damaged on the way), so it was refused. Try again later.
+update-manifest-invalid = The update is signed but not valid ({ $problem }); nothing was changed.
+update-expired = This update expired on { $expires }: the server may be out of date, or this computer's date is wrong.
+update-replayed = This update (RA { $version }) is older than one already accepted here (RA { $accepted }), so it was refused.
+update-downgrade = The update offers RA { $offered }, which is older than the installed RA { $installed }; RA does not go back through updates.
+update-rolled-back-before = RA { $version } was installed here before and then rolled back, so it is not installed again.
+update-artefact-bad = The downloaded { $name } does not match the signed update; nothing was changed. Try again.
+update-failed-to-start = RA { $version } did not start ({ $problem }), so RA { $restored } was put back.
+update-no-previous = There is no previous version to go back to.
+update-not-installed = No RA version is installed in { $root }.
+
+lib-needs-space = The pack needs { $needed } in { $dir } but only { $free } is free. Free some space, then install again.
+lib-manifest-unreachable = Cannot read the model pack at { $origin }: { $problem }. Check the address and your connection.
+lib-bad-pack = { $origin } is not a valid model pack: { $problem }
+lib-name-taken = { $path } already exists and is not the model “{ $model }” that the pack describes. Move or rename that file, then install again.
+lib-pack-incomplete = The pack { $pack } is not installed yet: { $failures }. Install it again to continue where it stopped.
+lib-no-such-pack = No installed pack has the id { $id }.
+lib-disk-full = The disk filled up while downloading { $path }. Free some space and resume: nothing downloaded so far is lost.
+library-failed = The model library failed: { $detail }

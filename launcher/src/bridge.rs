@@ -46,6 +46,10 @@ pub mod qobject {
         #[qproperty(bool, show_welcome, cxx_name = "showWelcome")]
         #[qproperty(QString, form_json, cxx_name = "formJson")]
         #[qproperty(QString, img2img_image, cxx_name = "img2imgImage")]
+        #[qproperty(QString, library_json, cxx_name = "libraryJson")]
+        #[qproperty(QString, packs_json, cxx_name = "packsJson")]
+        #[qproperty(QString, downloads_json, cxx_name = "downloadsJson")]
+        #[qproperty(QString, updates_json, cxx_name = "updatesJson")]
         type Launcher = super::LauncherRust;
 
         /// The message `id` in the current language. QML passes `locale` so that its
@@ -116,6 +120,11 @@ pub mod qobject {
         #[cxx_name = "copyImage"]
         fn copy_image(self: Pin<&mut Launcher>, path: &QString);
 
+        /// A byte count for people (`2.0 GB`).
+        #[qinvokable]
+        #[cxx_name = "sizeText"]
+        fn size_text(self: &Launcher, bytes: f64) -> QString;
+
         /// The `file://` URL of the folder holding `path`.
         #[qinvokable]
         #[cxx_name = "folderUrl"]
@@ -146,6 +155,68 @@ pub mod qobject {
         #[qinvokable]
         #[cxx_name = "closeWelcome"]
         fn close_welcome(self: Pin<&mut Launcher>);
+
+        /// Scans the model folders and lists the library for a filter (JSON
+        /// `{kind, category, tier, min_rating, text, sort}`); arrives in `libraryJson`.
+        #[qinvokable]
+        #[cxx_name = "refreshLibrary"]
+        fn refresh_library(self: Pin<&mut Launcher>, filter_json: &QString);
+
+        /// 1–5 stars; 0 clears.
+        #[qinvokable]
+        #[cxx_name = "rateModel"]
+        fn rate_model(self: Pin<&mut Launcher>, id: f64, stars: i32);
+
+        #[qinvokable]
+        #[cxx_name = "setModelNote"]
+        fn set_model_note(self: Pin<&mut Launcher>, id: f64, note: &QString);
+
+        /// Deletes a model's file (and preview) from disk.
+        #[qinvokable]
+        #[cxx_name = "deleteModel"]
+        fn delete_model(self: Pin<&mut Launcher>, id: f64);
+
+        /// Reads every known pack manifest and the installed packs; arrives in `packsJson`.
+        #[qinvokable]
+        #[cxx_name = "refreshPacks"]
+        fn refresh_packs(self: Pin<&mut Launcher>);
+
+        /// Reads a manifest (file, `file://` URL or http(s) URL); when it is a valid pack,
+        /// remembers it and shows its card.
+        #[qinvokable]
+        #[cxx_name = "addPackSource"]
+        fn add_pack_source(self: Pin<&mut Launcher>, source: &QString);
+
+        /// Downloads and installs the pack at `source`; progress arrives in `downloadsJson`.
+        #[qinvokable]
+        #[cxx_name = "installPack"]
+        fn install_pack(self: Pin<&mut Launcher>, source: &QString);
+
+        #[qinvokable]
+        #[cxx_name = "removePack"]
+        fn remove_pack(self: Pin<&mut Launcher>, id: &QString);
+
+        /// `action` is `pause`, `resume` or `cancel`, for one file of one pack.
+        #[qinvokable]
+        #[cxx_name = "controlDownload"]
+        fn control_download(self: Pin<&mut Launcher>, action: &QString, pack: &QString, file: &QString);
+
+        #[qinvokable]
+        #[cxx_name = "clearDownloads"]
+        fn clear_downloads(self: Pin<&mut Launcher>);
+
+        /// Saves the update URL and checks it; the answer arrives in `updatesJson`.
+        #[qinvokable]
+        #[cxx_name = "checkUpdates"]
+        fn check_updates(self: Pin<&mut Launcher>, url: &QString);
+
+        #[qinvokable]
+        #[cxx_name = "installUpdate"]
+        fn install_update(self: Pin<&mut Launcher>);
+
+        #[qinvokable]
+        #[cxx_name = "rollbackUpdate"]
+        fn rollback_update(self: Pin<&mut Launcher>);
     }
 
     impl cxx_qt::Threading for Launcher {}
@@ -153,11 +224,17 @@ pub mod qobject {
 
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use cxx_qt::{CxxQtType, Threading};
 use cxx_qt_lib::QString;
+use ra_launcher_core::downloads::Board;
 use ra_launcher_core::files;
 use ra_launcher_core::folders;
+use ra_launcher_core::model_library::{ModelFilter, ModelLibrary};
+use ra_launcher_core::pack_list;
+use ra_launcher_core::updates::{UpdateView, Updates};
 use ra_launcher_core::form::{GenerateForm, FILL_MODES, HIRES_UPSCALERS, RNG_SOURCES, SIZE_PRESETS};
 use ra_launcher_core::i18n::{self, Translator};
 use ra_launcher_core::job_view::{GalleryItem, JobView, Phase};
@@ -194,6 +271,10 @@ pub struct LauncherRust {
     show_welcome: bool,
     form_json: QString,
     img2img_image: QString,
+    library_json: QString,
+    packs_json: QString,
+    downloads_json: QString,
+    updates_json: QString,
     translator: Option<Translator>,
     state: DaemonState,
     skin_error: Option<String>,
@@ -206,6 +287,18 @@ pub struct LauncherRust {
     job: JobView,
     models: Models,
     last_notice: Option<Notice>,
+    /// The Models page's last filter, for refreshing after a change.
+    model_filter: ModelFilter,
+    /// Pack cards by source, or why a source could not be read.
+    packs: Vec<(String, Result<pack_list::PackCard, Notice>)>,
+    /// Shared with the install threads, which report into it.
+    board: Arc<Mutex<Board>>,
+    updates: Result<Updates, Notice>,
+    update_view: UpdateView,
+    update_error: Option<Notice>,
+    /// The update the last check found, ready to install.
+    pending_update: Option<ra_library::update::VerifiedUpdate>,
+    update_busy: bool,
 }
 
 fn skin_json(s: &Skin) -> String {
@@ -286,6 +379,18 @@ impl Default for LauncherRust {
             job: JobView::default(),
             models: Models::default(),
             last_notice: None,
+            library_json: qs("{\"models\":[],\"categories\":[],\"skipped\":[]}"),
+            packs_json: qs("{\"installed\":[],\"available\":[]}"),
+            downloads_json: QString::default(),
+            updates_json: QString::default(),
+            model_filter: ModelFilter::default(),
+            packs: Vec::new(),
+            board: Arc::default(),
+            updates: Updates::for_this_launcher(),
+            update_view: UpdateView::Idle,
+            update_error: None,
+            pending_update: None,
+            update_busy: false,
         }
     }
 }
@@ -338,6 +443,60 @@ impl LauncherRust {
     fn models_json(&self) -> String {
         serde_json::to_string(&self.models).unwrap_or_default()
     }
+
+    fn library(&self) -> ModelLibrary {
+        ModelLibrary::new(&ra_wire::paths::data_dir(), self.settings.model_roots())
+    }
+
+    fn render_opt(&self, n: &Option<Notice>) -> String {
+        n.as_ref().map(|n| self.render(n)).unwrap_or_default()
+    }
+
+    fn render_downloads(&self) -> String {
+        let board = self.board.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut v = serde_json::to_value(board.view()).unwrap_or_default();
+        for (task, json) in board.tasks().iter().zip(v["tasks"].as_array_mut().into_iter().flatten()) {
+            json["errorText"] = json!(self.render_opt(&task.error));
+        }
+        v.to_string()
+    }
+
+    fn render_packs(&self) -> String {
+        let installed = self.library().open().and_then(|l| {
+            l.packs().map_err(|e| ra_launcher_core::model_library::notice(&e))
+        });
+        let available: Vec<serde_json::Value> = self
+            .packs
+            .iter()
+            .map(|(source, card)| match card {
+                Ok(c) => json!(c),
+                Err(n) => json!({"source": source, "error": self.render(n)}),
+            })
+            .collect();
+        json!({
+            "installed": installed.as_ref().map(|l| json!(l)).unwrap_or(json!([])),
+            "error": installed.err().map(|n| self.render(&n)),
+            "available": available,
+        })
+        .to_string()
+    }
+
+    fn render_updates(&self) -> String {
+        let updates = self.updates.as_ref();
+        json!({
+            "running": updates.map(|u| u.running().to_string()).unwrap_or_else(|_| env!("CARGO_PKG_VERSION").into()),
+            "installation": updates.ok().and_then(Updates::installation).map(|i| i.root().display().to_string()),
+            "hasPrevious": updates.is_ok_and(Updates::has_previous),
+            "url": self.settings.update_url,
+            "view": self.update_view,
+            "busy": self.update_busy,
+            "errorText": match &self.updates {
+                Err(n) => self.render(n),
+                Ok(u) => self.render_opt(&self.update_error.clone().or(u.updatable().err())),
+            },
+        })
+        .to_string()
+    }
 }
 
 impl qobject::Launcher {
@@ -372,6 +531,17 @@ impl qobject::Launcher {
         self.as_mut().set_skin_notice(qs(&skin));
         self.as_mut().set_job_json(qs(&job));
         self.as_mut().set_notice(qs(&notice));
+        self.as_mut().publish_library_pages();
+    }
+
+    /// Re-renders the packs, downloads and updates pages' JSON (their errors are notices).
+    fn publish_library_pages(mut self: Pin<&mut Self>) {
+        let packs = self.rust().render_packs();
+        let downloads = self.rust().render_downloads();
+        let updates = self.rust().render_updates();
+        self.as_mut().set_packs_json(qs(&packs));
+        self.as_mut().set_downloads_json(qs(&downloads));
+        self.as_mut().set_updates_json(qs(&updates));
     }
 
     fn show_notice(mut self: Pin<&mut Self>, n: Option<Notice>) {
@@ -453,6 +623,8 @@ impl qobject::Launcher {
             return;
         }
         self.as_mut().refresh_folders();
+        self.as_mut().relist();
+        self.as_mut().refresh_packs();
         self.start_supervisor();
     }
 
@@ -622,6 +794,10 @@ impl qobject::Launcher {
         self.show_notice(Some(n));
     }
 
+    fn size_text(&self, bytes: f64) -> QString {
+        qs(&files::size_text(bytes.max(0.0) as u64))
+    }
+
     fn folder_url(&self, path: &QString) -> QString {
         qs(&files::folder_url(&files::local_path(&path.to_string())))
     }
@@ -670,6 +846,195 @@ impl qobject::Launcher {
         }
     }
 
+    /// Runs blocking `work` (disk, SQLite, HTTP) on the runtime's blocking pool and `done`
+    /// with its result on the Qt thread.
+    fn spawn_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, Notice> + Send + 'static,
+        done: impl FnOnce(Pin<&mut qobject::Launcher>, Result<T, Notice>) + Send + 'static,
+    ) {
+        self.spawn(
+            async move {
+                tokio::task::spawn_blocking(work)
+                    .await
+                    .unwrap_or_else(|e| Err(Notice::new("error-internal").arg("detail", e)))
+            },
+            done,
+        );
+    }
+
+    fn refresh_library(mut self: Pin<&mut Self>, filter_json: &QString) {
+        if let Ok(f) = serde_json::from_str::<ModelFilter>(&filter_json.to_string()) {
+            self.as_mut().rust_mut().model_filter = f;
+        }
+        self.relist();
+    }
+
+    /// Lists the library again with the last filter.
+    fn relist(self: Pin<&mut Self>) {
+        let (library, filter) = (self.rust().library(), self.rust().model_filter.clone());
+        self.spawn_blocking(move || library.list(&filter), |obj, r| match r {
+            Ok(l) => obj.set_library_json(qs(&serde_json::to_string(&l).unwrap_or_default())),
+            Err(n) => obj.show_notice(Some(n)),
+        });
+    }
+
+    /// Runs a change to the library, then shows its notice (if any) and lists again.
+    fn change_library(
+        self: Pin<&mut Self>,
+        change: impl FnOnce(&ModelLibrary) -> Result<Option<Notice>, Notice> + Send + 'static,
+    ) {
+        let library = self.rust().library();
+        self.spawn_blocking(move || change(&library), |mut obj, r| {
+            obj.as_mut().show_notice(r.unwrap_or_else(Some));
+            obj.as_mut().relist();
+            obj.refresh_packs();
+        });
+    }
+
+    fn rate_model(self: Pin<&mut Self>, id: f64, stars: i32) {
+        let stars = u8::try_from(stars).unwrap_or(u8::MAX);
+        self.change_library(move |l| l.rate(id as i64, stars).map(|()| None));
+    }
+
+    fn set_model_note(self: Pin<&mut Self>, id: f64, note: &QString) {
+        let note = note.to_string();
+        self.change_library(move |l| l.set_note(id as i64, &note).map(|()| None));
+    }
+
+    fn delete_model(self: Pin<&mut Self>, id: f64) {
+        self.change_library(move |l| l.delete(id as i64).map(Some));
+    }
+
+    fn refresh_packs(self: Pin<&mut Self>) {
+        let library = self.rust().library();
+        let sources = self.rust().settings.pack_sources.clone();
+        self.spawn_blocking(
+            move || Ok(sources.into_iter().map(|s| (s.clone(), pack_list::card(&library, &s))).collect()),
+            |mut obj, r: Result<Vec<_>, Notice>| {
+                obj.as_mut().rust_mut().packs = r.unwrap_or_default();
+                obj.publish_library_pages();
+            },
+        );
+    }
+
+    fn add_pack_source(self: Pin<&mut Self>, source: &QString) {
+        let library = self.rust().library();
+        let source = match source.to_string().trim() {
+            s if s.starts_with("file://") => files::local_path(s).display().to_string(),
+            s => s.to_string(),
+        };
+        self.spawn_blocking(
+            move || pack_list::card(&library, &source).map(|c| (source, c)),
+            |mut obj, r| match r {
+                Ok((source, card)) => {
+                    let added = obj.as_mut().update_settings(|s| {
+                        if !s.pack_sources.contains(&source) {
+                            s.pack_sources.push(source.clone());
+                        }
+                    });
+                    let mut rust = obj.as_mut().rust_mut();
+                    rust.packs.retain(|(s, _)| *s != source);
+                    rust.packs.push((source, Ok(card)));
+                    obj.as_mut().show_notice(added.err());
+                    obj.publish_library_pages();
+                }
+                Err(n) => obj.show_notice(Some(n)),
+            },
+        );
+    }
+
+    fn install_pack(self: Pin<&mut Self>, source: &QString) {
+        let (library, board, source) = (self.rust().library(), self.rust().board.clone(), source.to_string());
+        let (locale, qt) = (self.rust().locale.to_string(), self.qt_thread());
+        self.spawn_blocking(
+            move || install_pack(&library, &board, &source, &locale, &qt),
+            |mut obj, r| {
+                obj.as_mut().show_notice(Some(r.unwrap_or_else(|n| n)));
+                obj.as_mut().relist();
+                obj.as_mut().refresh_packs();
+                let proxy = obj.rust().proxy.clone();
+                refresh_models(obj.as_ref().get_ref(), proxy);
+            },
+        );
+    }
+
+    fn remove_pack(self: Pin<&mut Self>, id: &QString) {
+        let id = id.to_string();
+        self.change_library(move |l| pack_list::remove(l, &id).map(Some));
+    }
+
+    fn control_download(mut self: Pin<&mut Self>, action: &QString, pack: &QString, file: &QString) {
+        let (pack, file) = (pack.to_string(), file.to_string());
+        let rerun = 'rerun: {
+            let mut board = self.rust().board.lock().unwrap_or_else(PoisonError::into_inner);
+            match action.to_string().as_str() {
+                "pause" => board.pause(&pack, &file),
+                "cancel" => board.cancel(&pack, &file),
+                "resume" if board.resume(&pack, &file) => break 'rerun board.retry_source(&pack),
+                _ => {}
+            }
+            None
+        };
+        self.as_mut().publish_library_pages();
+        if let Some(source) = rerun {
+            self.install_pack(&qs(&source));
+        }
+    }
+
+    fn clear_downloads(mut self: Pin<&mut Self>) {
+        self.rust().board.lock().unwrap_or_else(PoisonError::into_inner).clear_finished();
+        self.as_mut().publish_library_pages();
+    }
+
+    /// Runs an update step off the Qt thread, with the page showing it busy.
+    fn update_step(
+        mut self: Pin<&mut Self>,
+        step: impl FnOnce(&Updates) -> Result<(UpdateView, Option<ra_library::update::VerifiedUpdate>), Notice>
+            + Send
+            + 'static,
+    ) {
+        let updates = match &self.rust().updates {
+            Ok(u) => u.clone(),
+            Err(_) => return,
+        };
+        if std::mem::replace(&mut self.as_mut().rust_mut().update_busy, true) {
+            return;
+        }
+        self.as_mut().rust_mut().update_error = None;
+        self.as_mut().publish_library_pages();
+        self.spawn_blocking(move || step(&updates), |mut obj, r| {
+            let mut rust = obj.as_mut().rust_mut();
+            rust.update_busy = false;
+            match r {
+                Ok((view, pending)) => {
+                    rust.update_view = view;
+                    rust.pending_update = pending;
+                }
+                Err(n) => rust.update_error = Some(n),
+            }
+            obj.publish_library_pages();
+        });
+    }
+
+    fn check_updates(mut self: Pin<&mut Self>, url: &QString) {
+        let url = url.to_string().trim().to_string();
+        if let Err(n) = self.as_mut().update_settings(|s| s.update_url = url.clone()) {
+            return self.show_notice(Some(n));
+        }
+        let locale = self.rust().locale.to_string();
+        self.update_step(move |u| u.check(&url, &locale));
+    }
+
+    fn install_update(mut self: Pin<&mut Self>) {
+        let Some(update) = self.as_mut().rust_mut().pending_update.take() else { return };
+        self.update_step(move |u| u.install(&update).map(|v| (v, None)));
+    }
+
+    fn rollback_update(self: Pin<&mut Self>) {
+        self.update_step(|u| u.rollback().map(|v| (v, None)));
+    }
+
     fn close_welcome(mut self: Pin<&mut Self>) {
         self.as_mut().set_show_welcome(false);
         let saved = self.as_mut().update_settings(|s| s.welcomed = true);
@@ -677,6 +1042,48 @@ impl qobject::Launcher {
             self.show_notice(Some(n));
         }
     }
+}
+
+/// How often an install's progress is pushed to the window.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// One pack install on a blocking thread: plan, register on the board, download with the
+/// board's controls, record. Progress reaches the window at most every `PROGRESS_EVERY`.
+fn install_pack(
+    library: &ModelLibrary,
+    board: &Mutex<Board>,
+    source: &str,
+    locale: &str,
+    qt: &Qt,
+) -> Result<Notice, Notice> {
+    let plan = pack_list::plan(library, source)?;
+    let id = plan.pack.id.clone();
+    let controls = board.lock().unwrap_or_else(PoisonError::into_inner).begin(&plan, source)?;
+    let publish = || {
+        let _ = qt.queue(|obj: Pin<&mut qobject::Launcher>| obj.publish_library_pages());
+    };
+    publish();
+    let last = Mutex::new(Instant::now());
+    let mut lib = library.open()?;
+    let outcome = ra_library::install::install_with(&plan, &mut lib, Default::default(), &controls, |p| {
+        board.lock().unwrap_or_else(PoisonError::into_inner).progress(&id, p);
+        let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.elapsed() >= PROGRESS_EVERY {
+            *last = Instant::now();
+            publish();
+        }
+    });
+    let outcome = outcome.map_err(|e| ra_launcher_core::model_library::notice(&e));
+    board
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .finish(&id, outcome.as_ref().map(drop).map_err(Clone::clone));
+    publish();
+    outcome.map(|done| {
+        Notice::new("packs-installed")
+            .arg("pack", plan.pack.display_name(locale))
+            .arg("downloaded", done.downloaded)
+    })
 }
 
 fn apply_gallery(obj: Pin<&mut qobject::Launcher>, r: Result<Vec<GalleryItem>, Notice>) {

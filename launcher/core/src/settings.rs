@@ -33,6 +33,11 @@ pub struct LauncherSettings {
     /// Listen on every interface (other machines may use the API) — needs a token.
     pub remote_access: bool,
     pub api_token: String,
+    /// Model pack manifests (files or URLs) the Packs page offers; installing one from
+    /// a new address adds it. Admins can pre-fill this.
+    pub pack_sources: Vec<String>,
+    /// The signed update manifest the Updates page checks (docs/UPDATES.md).
+    pub update_url: String,
 }
 
 impl Default for LauncherSettings {
@@ -47,6 +52,8 @@ impl Default for LauncherSettings {
             port: 7860,
             remote_access: false,
             api_token: String::new(),
+            pack_sources: Vec::new(),
+            update_url: String::new(),
         }
     }
 }
@@ -128,10 +135,16 @@ impl LauncherSettings {
             })
     }
 
+    /// The model roots the daemon serves: RA's own folder first (packs install there),
+    /// then the added ones.
+    pub fn model_roots(&self) -> Vec<PathBuf> {
+        std::iter::once(builtin_models_dir()).chain(self.model_dirs.iter().cloned()).collect()
+    }
+
     /// `serve` flags for these settings.
     pub fn daemon_args(&self) -> Vec<String> {
         let mut args = Vec::new();
-        for d in std::iter::once(&builtin_models_dir()).chain(&self.model_dirs) {
+        for d in self.model_roots() {
             args.push("--models-dir".to_string());
             args.push(d.display().to_string());
         }

@@ -73,6 +73,11 @@ impl Updates {
         self.installation().is_some_and(|i| i.previous().ok().flatten().is_some())
     }
 
+    /// Why this copy cannot be updated here, if it cannot.
+    pub fn updatable(&self) -> Result<(), Notice> {
+        self.updater().map(drop)
+    }
+
     fn updater(&self) -> Result<&Updater, Notice> {
         self.updater.as_ref().ok_or_else(|| {
             Notice::new("update-from-build").arg("path", self.runs_from.display())
