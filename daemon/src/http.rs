@@ -303,8 +303,27 @@ async fn list_jobs(
     Ok(Json(json!({"jobs": jobs})))
 }
 
+/// The models the daemon serves, each with what the model library says of it (pack,
+/// categories, tier, rating, note) under `library` when it knows the file.
 async fn list_models(State(s): State<Shared>) -> Json<Value> {
-    let models: Vec<_> = s.service.models(None).iter().map(|m| m.info()).collect();
+    let service = s.service.clone();
+    let library = tokio::task::spawn_blocking(move || service.library_entries()).await.unwrap_or_default();
+    let models: Vec<Value> = s
+        .service
+        .models(None)
+        .iter()
+        .map(|m| {
+            let mut v = json!(m.info());
+            if let Some(l) = library.get(&m.path) {
+                v["library"] = json!({
+                    "name": l.name, "architecture": l.architecture, "categories": l.categories,
+                    "tier": l.tier, "rating": l.rating, "note": l.note, "packs": l.packs,
+                    "trigger_words": l.trigger_words, "license": l.license, "source_url": l.source_url,
+                });
+            }
+            v
+        })
+        .collect();
     Json(json!({"models": models}))
 }
 

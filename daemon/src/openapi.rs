@@ -203,7 +203,7 @@ pub const ROUTES: &[Route] = &[
     route(
         "get",
         "/ra/v1/models",
-        "Every model file found, of every kind.",
+        "Every model file found, of every kind; `library` holds what the model library says of it (pack, categories, tier, the user's rating and note) when it knows the file.",
         None,
         None,
     ),

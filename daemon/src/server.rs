@@ -74,6 +74,7 @@ pub fn run(config: &Config, dtype: ra_engine::candle::DType) -> Result<(), Serve
     let service = Arc::new(Service::new(
         worker,
         ServiceSettings {
+            library: ra_library::store::Library::path_in(&config.data_dir),
             input_dir: config.data_dir.join("inputs"),
             output_dir: config.output_dir(),
             models_dirs: config.models_dirs.clone(),

@@ -72,6 +72,8 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 /// Limits and places a [`Service`] works with.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
+    /// Holds `library.sqlite`, the model library the launcher and `ra-daemon packs` keep.
+    pub library: PathBuf,
     pub input_dir: PathBuf,
     pub output_dir: PathBuf,
     pub models_dirs: Vec<PathBuf>,
@@ -240,6 +242,23 @@ impl Service {
         let mut all = self.worker.models();
         all.retain(|m| kind.is_none_or(|k| m.kind == k));
         all
+    }
+
+    /// What the model library says of each model (pack, categories, tier, the user's
+    /// rating and note), by path. Empty when there is no library yet; a library that
+    /// cannot be read is logged and left out, never an error for a listing.
+    pub fn library_entries(&self) -> std::collections::HashMap<PathBuf, ra_library::store::Model> {
+        if !self.settings.library.is_file() {
+            return Default::default();
+        }
+        let read = ra_library::store::Library::open(&self.settings.library).and_then(|l| l.search(&Default::default()));
+        match read {
+            Ok(models) => models.into_iter().map(|m| (m.path.clone(), m)).collect(),
+            Err(e) => {
+                eprintln!("ra-daemon: the model library {} was not read: {e}", self.settings.library.display());
+                Default::default()
+            }
+        }
     }
 
     /// Scans the model folders again; blocking (it may hash new files).

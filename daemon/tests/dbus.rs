@@ -64,6 +64,7 @@ fn setup_with(plugins: bool) -> Setup {
     let service = Arc::new(Service::new(
         Arc::new(worker),
         ServiceSettings {
+            library: dir.path().join("library.sqlite"),
             input_dir: dir.path().join("inputs"),
             output_dir,
             models_dirs: roots,

@@ -154,6 +154,15 @@ fn a_pack_installs_from_a_url_and_the_daemon_sees_its_models() {
     let (_, _, b) = http(&d.addr, "GET", "/sdapi/v1/sd-models", None, None);
     let models = json_of(&b);
     assert!(models.as_array().unwrap().iter().any(|m| m["model_name"] == "tiny"), "{models}");
+    // The daemon reads the library: what the pack and the user said travels with the model.
+    let (_, _, b) = http(&d.addr, "GET", "/ra/v1/models", None, None);
+    let listed = json_of(&b);
+    let served = listed["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(served["library"]["name"], "Tiny dream");
+    assert_eq!(served["library"]["tier"], "official");
+    assert_eq!(served["library"]["categories"], serde_json::json!(["写实", "realistic"]));
+    assert_eq!((served["library"]["rating"].as_u64(), served["library"]["note"].as_str()), (Some(4), Some("my favourite")));
+    assert_eq!(served["library"]["packs"], serde_json::json!(["starter"]));
     drop(d);
 
     let out = ra(home.path(), &["packs", "remove", "starter", "--data-dir", data_arg]);
