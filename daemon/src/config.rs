@@ -55,6 +55,19 @@ pub struct Config {
     pub plugin_memory_mib: u64,
     /// Seconds one plugin call may run before it is stopped.
     pub plugin_call_seconds: f64,
+    /// ONNX Runtime's shared library (`libonnxruntime.so.1.31.1`); unset:
+    /// `ORT_DYLIB_PATH`. Without one, ONNX models are refused with how to install it and
+    /// everything else works.
+    pub onnx_runtime: Option<PathBuf>,
+    /// ONNX Runtime execution providers in order of preference: `cpu`, `cuda`,
+    /// `directml`, `coreml` (all but `cpu` need a matching build; the CPU is always the
+    /// last resort).
+    pub onnx_execution_providers: Vec<String>,
+    /// Threads one ONNX graph may use; unset: every core.
+    pub onnx_threads: Option<usize>,
+    /// Models pinned to a backend, by name, file name or title: `"candle"` or `"onnx"`.
+    /// Unpinned, a diffusers ONNX folder runs on ONNX Runtime and the rest on candle.
+    pub model_backends: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -77,6 +90,10 @@ impl Default for Config {
             bundled_plugins_dir: None,
             plugin_memory_mib: ra_plugins::Limits::DEFAULT.memory_mib,
             plugin_call_seconds: ra_plugins::Limits::DEFAULT.call_seconds,
+            onnx_runtime: None,
+            onnx_execution_providers: vec!["cpu".into()],
+            onnx_threads: None,
+            model_backends: Default::default(),
         }
     }
 }
@@ -100,6 +117,36 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
             Err(source) => Err(ConfigError::Read { path, source }),
         }
+    }
+
+    /// How models load, as the engine takes it: ONNX Runtime and the backend pins.
+    pub fn backends(&self) -> Result<ra_engine::model::BackendSettings, ConfigError> {
+        let bad = |message: String| ConfigError::Parse {
+            path: Self::default_path(),
+            message,
+        };
+        let providers = self
+            .onnx_execution_providers
+            .iter()
+            .map(|p| ra_engine::onnx::ExecutionProvider::parse(p).map_err(|e| bad(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        let pins = self
+            .model_backends
+            .iter()
+            .map(|(model, b)| {
+                ra_engine::Backend::parse(b)
+                    .map(|b| (model.clone(), b))
+                    .map_err(|e| bad(format!("model_backends.{model}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ra_engine::model::BackendSettings {
+            onnx: ra_engine::onnx::RuntimeOptions {
+                library: self.onnx_runtime.clone(),
+                providers,
+                threads: self.onnx_threads,
+            },
+            pins,
+        })
     }
 
     pub fn output_dir(&self) -> PathBuf {

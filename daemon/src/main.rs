@@ -371,6 +371,12 @@ struct GenerateArgs {
     /// matrices, about 1.8 GiB more at 512² (to measure what slicing saves).
     #[arg(long, value_name = "MIB")]
     attention_slice_mib: Option<usize>,
+    /// candle or onnx; default: onnx for a diffusers ONNX folder (unet/model.onnx), else candle.
+    #[arg(long)]
+    backend: Option<String>,
+    /// ONNX Runtime's shared library (default: ORT_DYLIB_PATH).
+    #[arg(long, value_name = "PATH")]
+    onnx_runtime: Option<PathBuf>,
     /// Where to write the PNG.
     #[arg(long)]
     out: PathBuf,
@@ -728,6 +734,11 @@ fn generate(args: GenerateArgs) -> Result<()> {
         attention: args
             .attention_slice_mib
             .map_or(AttentionSlicing::DEFAULT, AttentionSlicing::from_mib),
+        backend: args.backend.as_deref().map(ra_engine::Backend::parse).transpose()?,
+        onnx: ra_engine::onnx::RuntimeOptions {
+            library: args.onnx_runtime.clone(),
+            ..Default::default()
+        },
         ..LoadOptions::cpu()
     };
     let model = SdModel::load(&args.model, &options)

@@ -178,7 +178,11 @@ pub fn scan(roots: &[PathBuf], store: &Store) -> Vec<ModelEntry> {
                     continue;
                 }
                 let diffusers = path.is_dir();
-                let hashed = if diffusers {
+                let onnx = path.join("unet/model.onnx");
+                let hashed = if diffusers && onnx.is_file() {
+                    // A diffusers ONNX folder: hashed by its UNet graph, as it loads.
+                    onnx
+                } else if diffusers {
                     path.join("unet/diffusion_pytorch_model.safetensors")
                 } else {
                     path.clone()

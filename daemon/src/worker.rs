@@ -33,6 +33,8 @@ pub struct WorkerSettings {
     pub networks: ra_engine::networks::NetworkDirs,
     /// Plugins whose `process` and `postprocess-image` hooks every job runs through.
     pub plugins: Option<Arc<ra_plugins::Plugins>>,
+    /// ONNX Runtime and the models pinned to a backend.
+    pub backends: ra_engine::model::BackendSettings,
 }
 
 /// What `/sdapi/v1/progress` and status calls read.
@@ -370,9 +372,16 @@ fn ensure_loaded<'m>(
     if loaded.as_ref().map(|(p, _)| p) != Some(&entry.path) {
         // Free the old weights first: two checkpoints at once may not fit in memory.
         *loaded = None;
+        let backends = &shared.settings.backends;
         let options = LoadOptions {
             dtype: shared.settings.dtype,
             known_hash: entry.sha256.clone(),
+            backend: backends
+                .pins
+                .iter()
+                .find(|(name, _)| entry.matches(name))
+                .map(|(_, b)| *b),
+            onnx: backends.onnx.clone(),
             ..LoadOptions::cpu()
         };
         match SdModel::load(&entry.path, &options) {

@@ -37,6 +37,7 @@ fn setup() -> Setup {
         default_model: None,
         networks: Default::default(),
         plugins: None,
+        backends: Default::default(),
     };
     let worker = Worker::start(settings, store, found, None).unwrap();
     Setup { dir, worker }

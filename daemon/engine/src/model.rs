@@ -69,6 +69,14 @@ impl LoadOptions {
     }
 }
 
+/// How a service loads its models beyond precision: where ONNX Runtime is, and which
+/// models are pinned to a backend (by any name the service matches models by).
+#[derive(Debug, Clone, Default)]
+pub struct BackendSettings {
+    pub onnx: RuntimeOptions,
+    pub pins: std::collections::BTreeMap<String, Backend>,
+}
+
 /// A loaded model. Its parts are shared, so a clone is cheap; [`SdModel::patched`]
 /// makes a copy with some weights replaced.
 #[derive(Clone)]

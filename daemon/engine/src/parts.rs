@@ -48,8 +48,12 @@ pub trait TextEncoder: Send + Sync {
     /// `ids: [batch, n]` u32 → `[batch, n, width]`, with textual-inversion `fixes`
     /// (position in row 0, vectors) written over the token embeddings, and the output
     /// taken `clip_skip - 1` layers before the last (the final norm still applies).
-    fn forward_with(&self, ids: &Tensor, fixes: &[(usize, &Tensor)], clip_skip: usize)
-        -> Result<Tensor>;
+    fn forward_with(
+        &self,
+        ids: &Tensor,
+        fixes: &[(usize, &Tensor)],
+        clip_skip: usize,
+    ) -> Result<Tensor>;
 }
 
 /// The denoiser: the model's prediction (ε or v) for a noisy latent.

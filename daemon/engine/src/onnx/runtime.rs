@@ -24,7 +24,7 @@ use crate::error::{EngineError, Result};
 pub const TESTED_VERSION: &str = "1.31.1";
 
 /// How to install the library, said after every failure to find one.
-pub const INSTALL_HINT: &str = "ONNX Runtime 1.31.1 comes in the onnxruntime==1.31.1 wheel on PyPI: `bash scripts/env.sh` (sourced by scripts/run.sh and scripts/test.sh) fetches it into ~/.cache/ra/onnxruntime/; or unzip onnxruntime/capi/libonnxruntime.so.1.31.1 (onnxruntime.dll on Windows, libonnxruntime.1.31.1.dylib on macOS) from that wheel yourself. Then set `onnx_runtime = \"PATH\"` in daemon.toml or ORT_DYLIB_PATH=PATH";
+pub const INSTALL_HINT: &str = "ONNX Runtime 1.31.1 comes in the onnxruntime==1.31.1 wheel on PyPI: `source scripts/env.sh` (scripts/run.sh and scripts/test.sh do) fetches it into ~/.cache/ra/onnxruntime/; or unzip onnxruntime/capi/libonnxruntime.so.1.31.1 (onnxruntime.dll on Windows, libonnxruntime.1.31.1.dylib on macOS) from that wheel yourself. Then set `onnx_runtime = \"PATH\"` in daemon.toml or ORT_DYLIB_PATH=PATH";
 
 /// Where the hardware runs the graphs, in order of preference. Providers other than
 /// the CPU need a build with the matching cargo feature (`onnx-cuda`, `onnx-directml`,
