@@ -25,8 +25,31 @@ if [ ! -f "$model" ]; then
   "$bin/ra-daemon" dev make-model --preset tiny --layout single-file --out "$model" --seed 0 >/dev/null
 fi
 rm -rf "$demo/config" "$shots"
-mkdir -p "$shots" "$demo/run"
+mkdir -p "$shots" "$demo/run" "$demo/config/ra"
 chmod 700 "$demo/run"
+# A model pack naming the demo model, so the Model packs page has one to show; every
+# model in it is already here, so installing it downloads nothing.
+cat > "$demo/starter.toml" <<PACK
+id = "demo-starter"
+version = "1.0.0"
+[name]
+zh-CN = "演示入门包"
+en-US = "Demo starter"
+[description]
+zh-CN = "随机权重的小模型，用来演示整个流程。"
+en-US = "The tiny random-weight model that demonstrates the whole path."
+[[models]]
+name = "RA tiny"
+file = "ra-tiny.safetensors"
+kind = "checkpoint"
+categories = ["演示"]
+tier = "official"
+urls = ["https://example.org/ra-tiny.safetensors"]
+size = $(stat -c %s "$model")
+sha256 = "$(sha256sum "$model" | cut -d' ' -f1)"
+license = "MIT"
+PACK
+echo "pack_sources = [\"$demo/starter.toml\"]" > "$demo/config/ra/launcher.toml"
 
 echo "No display found: opening the launcher under Xvfb with the tiny demo model…"
 HOME="$demo" XDG_DATA_HOME="$demo/data" XDG_CONFIG_HOME="$demo/config" \
