@@ -266,3 +266,27 @@ pub fn packs(command: PacksCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// `ra-daemon install`: this build becomes the first version of an installation that the
+/// launcher's Updates page then keeps up to date (docs/UPDATES.md).
+pub fn install(dir: Option<PathBuf>) -> Result<()> {
+    use ra_library::update::{Installation, UpdateConfig, Version};
+    let exe = std::env::current_exe()?;
+    let from = exe.parent().ok_or_else(|| anyhow::anyhow!("{} has no folder", exe.display()))?;
+    let dir = dir.unwrap_or_else(|| ra_wire::paths::data_dir().join("install"));
+    let version: Version = env!("CARGO_PKG_VERSION").parse()?;
+    let binaries = UpdateConfig::ra().binaries;
+    if let Some(missing) = binaries.iter().find(|b| !from.join(b).is_file()) {
+        return Err(bad_input(format!(
+            "{missing} is not beside {}; build both (`cargo build --release -p ra-daemon -p ra-launcher`) and run the install from there",
+            exe.display()
+        )));
+    }
+    let installation = Installation::new(&dir);
+    installation.adopt(&version, from, &binaries).map_err(|e| match e {
+        e @ ra_library::LibraryError::UpdateLayout { .. } => bad_input(e.to_string()),
+        other => other.into(),
+    })?;
+    println!("installed RA {version} in {}; start it with {}", dir.display(), installation.binary("ra-launcher").display());
+    Ok(())
+}

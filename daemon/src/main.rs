@@ -56,6 +56,13 @@ enum Command {
         #[command(subcommand)]
         command: library_cmd::PacksCommand,
     },
+    /// Install this build as the first version of an installation the launcher updates:
+    /// copies ra-daemon and ra-launcher into DIR/versions/<version>/ and points
+    /// DIR/current at it (default DIR: ~/.local/share/ra/install).
+    Install {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Plugins: pack one for publishing, install one, list what is installed.
     Plugins {
         #[command(subcommand)]
@@ -454,6 +461,7 @@ fn main() -> ExitCode {
         Command::Plugins { command } => plugins_command(command),
         Command::Models { command } => library_cmd::models(command),
         Command::Packs { command } => library_cmd::packs(command),
+        Command::Install { dir } => library_cmd::install(dir),
         Command::Dev {
             command:
                 DevCommand::MakeModel {

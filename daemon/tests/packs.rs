@@ -202,3 +202,20 @@ fn a_corrupt_download_or_a_bad_manifest_installs_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the model pack manifest"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn this_build_installs_as_the_first_version_the_updates_page_keeps_current() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("install");
+    let dir_arg = dir.to_str().unwrap();
+    let out = ra(home.path(), &["install", "--dir", dir_arg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let version = Command::new(dir.join("current/ra-daemon")).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")), "{version:?}");
+    assert!(dir.join("current/ra-launcher").is_file());
+    assert!(dir.join(format!("versions/{}/ra-daemon", env!("CARGO_PKG_VERSION"))).is_file());
+    // Later versions come only through signed updates.
+    let again = ra(home.path(), &["install", "--dir", dir_arg]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is installed already"), "{}", String::from_utf8_lossy(&again.stderr));
+}
