@@ -208,6 +208,9 @@ enum DevCommand {
         /// Real-ESRGAN's.
         #[arg(long)]
         original_names: bool,
+        /// Write the same network as an ONNX graph (`input` → `output`) instead.
+        #[arg(long)]
+        onnx: bool,
     },
     /// Write a Depth Anything V2 depth model with random weights (a tiny backbone in the
     /// official layout), for models/depth.
@@ -448,9 +451,13 @@ fn main() -> ExitCode {
                     draws,
                 },
         } => noise(&rng, seed, &shape, draws),
-        Command::Dev { command: DevCommand::MakeUpscaler { out, seed, original_names } } => {
+        Command::Dev { command: DevCommand::MakeUpscaler { out, seed, original_names, onnx } } => {
             let shapes = ra_engine::esrgan::tensor_shapes(8, 2, 4, original_names);
-            ra_engine::make_model::write_random_tensors(&out, seed, &shapes).map_err(Into::into)
+            if onnx {
+                ra_engine::make_model::write_onnx_upscaler(&out, seed, &shapes).map_err(Into::into)
+            } else {
+                ra_engine::make_model::write_random_tensors(&out, seed, &shapes).map_err(Into::into)
+            }
         }
         Command::Dev { command: DevCommand::MakeDepthModel { out, seed } } => {
             use ra_engine::depth_anything::DepthShape;

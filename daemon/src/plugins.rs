@@ -29,7 +29,9 @@ pub fn bundled_dir(config: &Config) -> Option<PathBuf> {
 pub fn open(config: &Config) -> Result<Arc<Plugins>, ra_plugins::PluginError> {
     let mut settings = PluginsConfig::under(&config.data_dir, bundled_dir(config));
     settings.limits = Limits { memory_mib: config.plugin_memory_mib, call_seconds: config.plugin_call_seconds };
-    let models = crate::model_runner::LocalModels::new(config.models_dirs.clone());
+    let models = crate::model_runner::LocalModels::new(config.models_dirs.clone())
+        // A bad ONNX setting is reported when the worker starts; plugins need not fail on it.
+        .with_onnx(config.backends().map(|b| b.onnx).unwrap_or_default());
     Ok(Arc::new(Plugins::open(settings, Arc::new(models))?))
 }
 

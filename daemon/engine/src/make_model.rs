@@ -688,6 +688,33 @@ pub fn write_random_tensors(out: &Path, seed: u64, shapes: &[(String, Vec<usize>
     std::fs::rename(&part, out).map_err(|e| EngineError::io(out, e))
 }
 
+/// The tiny RRDBNet of [`write_random_tensors`] with the same `seed` and `shapes`
+/// (Real-ESRGAN names, 4×), as an ONNX graph at `out`: the same weights, so the candle
+/// and ONNX upscalers can be compared.
+pub fn write_onnx_upscaler(out: &Path, seed: u64, shapes: &[(String, Vec<usize>)]) -> Result<()> {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| EngineError::io(parent, e))?;
+    }
+    let tmp = temp_sibling(out).with_extension("safetensors");
+    let written = write_random_tensors(&tmp, seed, shapes).and_then(|()| {
+        let tensors = candle_core::safetensors::load(&tmp, &Device::Cpu)?;
+        let dim = |name: &str, i: usize| {
+            tensors.get(name).and_then(|t| t.dims().get(i).copied()).ok_or_else(|| EngineError::MissingWeight {
+                name: name.into(),
+                detail: Some("the ONNX upscaler takes Real-ESRGAN names".into()),
+            })
+        };
+        let features = dim("conv_first.weight", 0)?;
+        let growth = dim("body.0.rdb1.conv1.weight", 0)?;
+        let blocks = (0..).take_while(|b| tensors.contains_key(&format!("body.{b}.rdb1.conv1.weight"))).count();
+        let ups = (1..).take_while(|i| tensors.contains_key(&format!("conv_up{i}.weight"))).count();
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+        crate::onnx::export::write_graph(&crate::onnx::export::esrgan(&vb, features, blocks, growth, ups)?, out)
+    });
+    let _ = std::fs::remove_file(&tmp);
+    written
+}
+
 /// The weights `build` asks for when constructing a network from a var builder, drawn at
 /// random (seeded) and written atomically to `out` under the names it used.
 pub fn write_random_model(

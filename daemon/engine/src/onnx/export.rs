@@ -585,3 +585,50 @@ pub fn write_graph(graph: &Graph, path: &std::path::Path) -> Result<()> {
     };
     std::fs::write(path, bytes).map_err(io)
 }
+
+/// An ESRGAN-family RRDBNet (`esrgan.rs`, Real-ESRGAN names, no pixel fold) with
+/// `features` channels, `blocks` RRDBs, growth `growth` and `ups` 2× upsamplers:
+/// `input` `[b, 3, h, w]` in 0..1 → `output` `[b, 3, h·2^ups, w·2^ups]`, as the
+/// `.onnx` upscalers people publish take and give.
+pub fn esrgan(vb: &VarBuilder, features: usize, blocks: usize, growth: usize, ups: usize) -> Result<Graph> {
+    let mut g = GraphBuilder::new("esrgan");
+    let x = g.input("input", super::proto::FLOAT, image_dims(3, "height", "width"));
+    let lrelu = |g: &mut GraphBuilder, x: &str| g.op("LeakyRelu", &[x], vec![("alpha", super::proto::Attr::Float(0.2))]);
+    let feat = g.conv3x3(&x, &vb.pp("conv_first"), 3, features)?;
+    let mut trunk = feat.clone();
+    for b in 0..blocks {
+        let rrdb_in = trunk.clone();
+        let mut h = trunk.clone();
+        for r in 1..=3 {
+            let mut parts = vec![h.clone()];
+            for k in 1..=5 {
+                let cat = if parts.len() == 1 { parts[0].clone() } else {
+                    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                    g.concat(&refs, 1)
+                };
+                let cout = if k < 5 { growth } else { features };
+                let y = g.conv3x3(&cat, &vb.pp(format!("body.{b}.rdb{r}.conv{k}")), features + (k - 1) * growth, cout)?;
+                if k < 5 {
+                    parts.push(lrelu(&mut g, &y));
+                } else {
+                    let scaled = g.scale(&y, 0.2);
+                    h = g.add(&h, &scaled);
+                }
+            }
+        }
+        let scaled = g.scale(&h, 0.2);
+        trunk = g.add(&rrdb_in, &scaled);
+    }
+    let body = g.conv3x3(&trunk, &vb.pp("conv_body"), features, features)?;
+    let mut feat = g.add(&feat, &body);
+    for i in 1..=ups {
+        let up = g.upsample2x(&feat);
+        let y = g.conv3x3(&up, &vb.pp(format!("conv_up{i}")), features, features)?;
+        feat = lrelu(&mut g, &y);
+    }
+    let hr = g.conv3x3(&feat, &vb.pp("conv_hr"), features, features)?;
+    let hr = lrelu(&mut g, &hr);
+    let out = g.conv3x3(&hr, &vb.pp("conv_last"), features, 3)?;
+    g.output(&out, "output", image_dims(3, "out_height", "out_width"));
+    Ok(g.graph)
+}

@@ -102,13 +102,27 @@ pub(crate) fn ort_error(doing: impl std::fmt::Display, e: impl std::fmt::Display
 }
 
 impl Runtime {
-    /// The library the options point at: configured, else `ORT_DYLIB_PATH`.
+    /// The library the options point at: configured, else `ORT_DYLIB_PATH`, else the
+    /// copy `scripts/env.sh` keeps in `~/.cache/ra/onnxruntime/` when it is there.
     pub fn library_path(options: &RuntimeOptions) -> Option<PathBuf> {
-        options.library.clone().or_else(|| {
-            std::env::var_os("ORT_DYLIB_PATH")
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-        })
+        options
+            .library
+            .clone()
+            .or_else(|| {
+                std::env::var_os("ORT_DYLIB_PATH")
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+            })
+            .or_else(|| {
+                let cache = std::env::var_os("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+                let lib = cache
+                    .join("ra/onnxruntime")
+                    .join(TESTED_VERSION)
+                    .join(format!("libonnxruntime.so.{TESTED_VERSION}"));
+                lib.is_file().then_some(lib)
+            })
     }
 
     /// The process's runtime, loading the library on first use.
