@@ -303,6 +303,15 @@ async fn every_page_behaves_against_a_fake_daemon() {
     };
     serve(&runtime.join("ra/daemon.sock"), fake.clone()).await;
 
+    // A LoRA in RA's own models folder, for the Models page's test.
+    let lora = dir.path().join("data/ra/models/Lora/inked.safetensors");
+    std::fs::create_dir_all(lora.parent().unwrap()).unwrap();
+    let header = br#"{"lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header);
+    bytes.extend([0u8; 16]);
+    std::fs::write(&lora, bytes).unwrap();
+
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../qml/tests");
     let run = tokio::process::Command::new(binary("ra-launcher"))
         .arg("--qml-test")
