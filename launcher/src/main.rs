@@ -78,6 +78,13 @@ fn main() -> std::process::ExitCode {
     // `--qml-test DIR` runs the Qt Quick Test files in DIR against this binary's QML
     // module (the pages and the real `Launcher` object); the exit code counts failures.
     let args: Vec<String> = std::env::args().collect();
+    // Answered before Qt starts: an update's start check runs it without a display.
+    if let [_, flag] = args.as_slice() {
+        if flag == "--version" {
+            println!("ra-launcher {}", env!("CARGO_PKG_VERSION"));
+            return std::process::ExitCode::SUCCESS;
+        }
+    }
     if let [_, flag, dir] = args.as_slice() {
         if flag == "--qml-test" {
             let failures = bridge::qobject::run_qml_tests(&cxx_qt_lib::QString::from(dir.as_str()));

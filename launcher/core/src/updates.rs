@@ -19,7 +19,7 @@ use crate::notice::Notice;
 /// that half stays offline with the release managers (docs/UPDATES.md).
 pub const RELEASE_KEY: &str = "RWQANLkDY80lRLD2o0S56Atyew1peYA10hMMQV2sF3AjDltyUXRyr5IO";
 
-/// How long the new daemon may take to report its version after an update.
+/// How long each new binary may take to report its version after an update.
 const START_CHECK: Duration = Duration::from_secs(60);
 
 /// What the page shows.
@@ -102,15 +102,19 @@ impl Updates {
         }
     }
 
-    /// Downloads, verifies and switches to `update`, then starts the new daemon once;
-    /// if it does not report its version, the previous version is restored.
+    /// Downloads, verifies and switches to `update`, then starts the new daemon and
+    /// launcher once each (`--version`); if either does not report the new version, the
+    /// previous version is restored.
     pub fn install(&self, update: &VerifiedUpdate) -> Result<UpdateView, Notice> {
         let installed = self
             .updater()?
             .install_and_check(
                 update,
                 update::download_artefacts(),
-                update::reports_version("ra-daemon", update.version(), START_CHECK),
+                |dir: &Path| {
+                    update::reports_version("ra-daemon", update.version(), START_CHECK)(dir)?;
+                    update::reports_version("ra-launcher", update.version(), START_CHECK)(dir)
+                },
             )
             .map_err(|e| notice(&e))?;
         Ok(UpdateView::Installed { version: installed.version.to_string(), previous: installed.previous.to_string() })

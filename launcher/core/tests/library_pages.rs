@@ -113,12 +113,13 @@ fn a_pack_is_planned_downloaded_with_pause_and_resume_rated_and_removed() {
     assert_eq!(pack_list::remove(&library, "ink").unwrap_err().id, "lib-no-such-pack");
 }
 
-/// `<dir>/{ra-daemon, ra-launcher}` scripts that print `version`.
-fn release(dir: &Path, version: &str, daemon_works: bool) -> std::path::PathBuf {
+/// `<dir>/{ra-daemon, ra-launcher}` scripts that print `version`, except `broken`, which
+/// fails to start.
+fn release(dir: &Path, version: &str, broken: Option<&str>) -> std::path::PathBuf {
     let out = dir.join(format!("release-{version}"));
     std::fs::create_dir_all(&out).unwrap();
     for name in ["ra-daemon", "ra-launcher"] {
-        let body = if daemon_works || name == "ra-launcher" {
+        let body = if broken != Some(name) {
             format!("#!/bin/sh\necho {name} {version}\n")
         } else {
             "#!/bin/sh\necho 'error while loading shared libraries' >&2\nexit 127\n".to_string()
@@ -139,7 +140,7 @@ fn the_updates_page_checks_installs_rolls_back_and_refuses_what_it_must() {
     };
     // RA 0.1.0 installed the way a release installs it.
     let root = dir.path().join("install");
-    let first = release(dir.path(), "0.1.0", true);
+    let first = release(dir.path(), "0.1.0", None);
     Updater::new(UpdateKey::parse(&public).unwrap(), Installation::new(&root), dir.path().join("state"), UpdateConfig::ra())
         .adopt(&"0.1.0".parse().unwrap(), &first)
         .unwrap();
@@ -147,8 +148,8 @@ fn the_updates_page_checks_installs_rolls_back_and_refuses_what_it_must() {
     let updates = Updates::new(&public, &exe, dir.path().join("state"), "0.1.0").unwrap();
     assert!(!updates.has_previous());
 
-    let publish = |version: &str, issued: &str, works: bool, key_sign: &dyn Fn(&[u8]) -> String| {
-        let files = release(dir.path(), version, works);
+    let publish = |version: &str, issued: &str, broken: Option<&str>, key_sign: &dyn Fn(&[u8]) -> String| {
+        let files = release(dir.path(), version, broken);
         let mut text = format!(
             "format = 1\nversion = \"{version}\"\nissued = {issued}\nexpires = 2099-01-01T00:00:00Z\n\
              [notes]\nzh-CN = \"更快的采样\"\nen-US = \"Faster sampling\"\n"
@@ -171,7 +172,7 @@ fn the_updates_page_checks_installs_rolls_back_and_refuses_what_it_must() {
     assert_eq!(updates.check("", "zh-CN").unwrap_err().id, "update-url-empty");
     assert_eq!(updates.check(&url, "zh-CN").unwrap_err().id, "update-unreachable");
 
-    publish("0.2.0", "2026-01-01T00:00:00Z", true, &sign);
+    publish("0.2.0", "2026-01-01T00:00:00Z", None, &sign);
     let (view, update) = updates.check(&url, "zh-CN").unwrap();
     assert_eq!(view, UpdateView::Available { version: "0.2.0".into(), notes: "更快的采样".into() });
     let view = updates.install(&update.unwrap()).unwrap();
@@ -180,22 +181,28 @@ fn the_updates_page_checks_installs_rolls_back_and_refuses_what_it_must() {
     assert_eq!(updates.check(&url, "en-US").unwrap().0, UpdateView::UpToDate { version: "0.2.0".into() });
     assert_eq!(updates.rollback().unwrap(), UpdateView::RolledBack { version: "0.1.0".into() });
 
-    // A release whose daemon does not start is undone at once.
-    publish("0.3.0", "2026-02-01T00:00:00Z", false, &sign);
-    let (_, update) = updates.check(&url, "en-US").unwrap();
-    let failed = updates.install(&update.unwrap()).unwrap_err();
-    assert_eq!(failed.id, "update-failed-to-start");
-    assert!(std::fs::read_link(root.join("current")).unwrap().ends_with("0.1.0"));
+    // A release whose daemon or launcher does not start is undone at once.
+    for (version, issued, broken) in [
+        ("0.3.0", "2026-02-01T00:00:00Z", "ra-daemon"),
+        ("0.3.1", "2026-02-02T00:00:00Z", "ra-launcher"),
+    ] {
+        publish(version, issued, Some(broken), &sign);
+        let (_, update) = updates.check(&url, "en-US").unwrap();
+        let failed = updates.install(&update.unwrap()).unwrap_err();
+        assert_eq!(failed.id, "update-failed-to-start");
+        assert!(failed.args.iter().any(|(_, v)| v.contains(broken)), "{failed:?}");
+        assert!(std::fs::read_link(root.join("current")).unwrap().ends_with("0.1.0"));
+    }
 
     // Signed by someone else, or changed after signing.
     let other = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
     let sign_other = |bytes: &[u8]| {
         minisign::sign(Some(&other.pk), &other.sk, Cursor::new(bytes), None, None).unwrap().into_string()
     };
-    publish("0.4.0", "2026-03-01T00:00:00Z", true, &sign_other);
+    publish("0.4.0", "2026-03-01T00:00:00Z", None, &sign_other);
     assert_eq!(updates.check(&url, "en-US").unwrap_err().id, "update-wrong-key");
     let tamper = |bytes: &[u8]| sign(&[bytes, b"\n"].concat());
-    publish("0.4.0", "2026-03-01T00:00:00Z", true, &tamper);
+    publish("0.4.0", "2026-03-01T00:00:00Z", None, &tamper);
     assert_eq!(updates.check(&url, "en-US").unwrap_err().id, "update-tampered");
 
     // A copy running from a build folder is never touched.
