@@ -8,7 +8,11 @@
 //! a 64×64 latent (a 512² image): `preview-taesd` with TAESD's decoder to 512×512,
 //! `preview-cheap` with the linear projection to 64×64 (many runs: it takes microseconds).
 //!
-//! `cargo bench -p ra-daemon --bench engine [-- CASE…]`; cases: unet-f32 unet-f32-full
+//! `unet-onnx-f32` is the same UNet step (same random weights) exported to an ONNX
+//! graph by `ra_engine::onnx::export` and run by ONNX Runtime on the CPU provider (the
+//! export, 3.4 GB of external data in a temporary folder, is not timed).
+//!
+//! `cargo bench -p ra-daemon --bench engine [-- CASE…]`; cases: unet-f32 unet-onnx-f32 unet-f32-full
 //! unet-f16 unet-f16-full vae-f32 vae-f16 vae-f32-1024 vae-f32-1024-whole preview-taesd
 //! preview-cheap. Each case
 //! runs in its own process so that its peak RSS is its own.
@@ -34,8 +38,9 @@ const VAE_TFLOP: f64 = 2.5;
 const TAESD_TFLOP: f64 = 0.141;
 const RUNS: usize = 2;
 
-const CASES: [&str; 10] = [
+const CASES: [&str; 11] = [
     "unet-f32",
+    "unet-onnx-f32",
     "unet-f32-full",
     "unet-f16",
     "unet-f16-full",
@@ -89,6 +94,27 @@ fn run_case(case: &str) -> Result<(), Box<dyn std::error::Error>> {
             };
             std::hint::black_box(image);
             times.push(t.elapsed().as_secs_f64());
+        }
+    } else if case == "unet-onnx-f32" {
+        tflop = UNET_TFLOP;
+        let dir = std::env::temp_dir().join(format!("ra-bench-onnx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("model.onnx");
+        let graph = ra_engine::onnx::export::unet(&random_var_builder(1, dtype, &dev), &UnetConfig::sd15())?;
+        ra_engine::onnx::export::write_graph(&graph, &path)?;
+        drop(graph);
+        let rt = ra_engine::onnx::Runtime::get(&Default::default())?;
+        let unet = ra_engine::onnx::session::OnnxGraph::open(&rt, &path);
+        let _ = std::fs::remove_dir_all(&dir);
+        let unet = unet?;
+        let x = Tensor::randn(0f32, 1., (2, 4, 64, 64), &dev)?;
+        let ctx = Tensor::randn(0f32, 1., (2, 77, 768), &dev)?;
+        let t = Tensor::new(&[500f32, 500.], &dev)?;
+        for _ in 0..RUNS {
+            let start = Instant::now();
+            let out = unet.run(&[("sample", &x), ("timestep", &t), ("encoder_hidden_states", &ctx)], None)?;
+            out.sum_all()?.to_scalar::<f32>()?;
+            times.push(start.elapsed().as_secs_f64());
         }
     } else if case.starts_with("unet") {
         tflop = UNET_TFLOP;
