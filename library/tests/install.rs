@@ -3,6 +3,8 @@
 
 #[path = "support/http_server.rs"]
 mod http_server;
+#[path = "support/safetensors.rs"]
+mod support;
 
 use std::sync::Arc;
 
@@ -13,13 +15,9 @@ use ra_library::install::{install, install_with, plan, read_manifest, remove};
 use ra_library::store::{Library, Query};
 use ra_library::LibraryError;
 
-/// A valid safetensors file: one F32 tensor of `n` values from `seed`.
+/// An ESRGAN-named tensor, so the files read as upscalers.
 fn safetensors(n: usize, seed: u8) -> Arc<Vec<u8>> {
-    let header = format!(r#"{{"conv_first.weight":{{"dtype":"F32","shape":[{n}],"data_offsets":[0,{}]}}}}"#, n * 4);
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend(header.as_bytes());
-    out.extend((0..n * 4).map(|i| (i as u8).wrapping_mul(seed)));
-    Arc::new(out)
+    Arc::new(support::one_tensor("conv_first.weight", n, seed))
 }
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n-not-decoded-only-sniffed-";

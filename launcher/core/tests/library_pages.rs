@@ -4,6 +4,8 @@
 
 #[path = "../../../library/tests/support/http_server.rs"]
 mod http_server;
+#[path = "../../../library/tests/support/safetensors.rs"]
+mod support;
 
 use std::io::Cursor;
 use std::path::Path;
@@ -19,14 +21,7 @@ use ra_library::hash::sha256_reader;
 use ra_library::update::{Installation, UpdateConfig, UpdateKey, Updater};
 
 fn safetensors(n: usize, seed: u8) -> Arc<Vec<u8>> {
-    let header = format!(
-        r#"{{"lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight":{{"dtype":"F32","shape":[{n}],"data_offsets":[0,{}]}}}}"#,
-        n * 4
-    );
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend(header.as_bytes());
-    out.extend((0..n * 4).map(|i| (i as u8).wrapping_mul(seed)));
-    Arc::new(out)
+    Arc::new(support::lora(n, seed))
 }
 
 #[test]

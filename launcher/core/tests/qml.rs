@@ -8,6 +8,8 @@
 //! each step, and finishes with a real PNG whose infotext names its parameters.
 
 mod common;
+#[path = "../../../library/tests/support/safetensors.rs"]
+mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -306,11 +308,7 @@ async fn every_page_behaves_against_a_fake_daemon() {
     // A LoRA in RA's own models folder, for the Models page's test.
     let lora = dir.path().join("data/ra/models/Lora/inked.safetensors");
     std::fs::create_dir_all(lora.parent().unwrap()).unwrap();
-    let header = br#"{"lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(header);
-    bytes.extend([0u8; 16]);
-    std::fs::write(&lora, bytes).unwrap();
+    std::fs::write(&lora, support::lora(4, 0)).unwrap();
 
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../qml/tests");
     let run = tokio::process::Command::new(binary("ra-launcher"))

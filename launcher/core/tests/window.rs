@@ -8,6 +8,8 @@
 mod common;
 #[path = "../../../library/tests/support/http_server.rs"]
 mod http_server;
+#[path = "../../../library/tests/support/safetensors.rs"]
+mod support;
 
 use std::path::Path;
 use std::process::Command;
@@ -21,10 +23,7 @@ const PAGES: [&str; 10] = [
 /// A pack with the tiny model (already here, found by its sha256) and a LoRA that the
 /// server sends slowly; its manifest is at `dir/pack.toml`.
 fn offer_pack(dir: &Path, tiny: &Path, server: &http_server::Server) -> std::path::PathBuf {
-    let header = r#"{"lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight":{"dtype":"F32","shape":[524288],"data_offsets":[0,2097152]}}"#;
-    let mut lora = (header.len() as u64).to_le_bytes().to_vec();
-    lora.extend(header.as_bytes());
-    lora.extend(vec![7u8; 2 << 20]);
+    let lora = support::lora(1 << 19, 7);
     let sha = |bytes: &[u8]| ra_library::hash::sha256_reader(bytes).unwrap();
     server.serve(
         "/ink.safetensors",
