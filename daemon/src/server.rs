@@ -66,6 +66,7 @@ pub fn run(config: &Config, dtype: ra_engine::candle::DType) -> Result<(), Serve
             default_model: config.default_model.clone(),
             networks: models::network_dirs(&config.models_dirs),
             plugins: Some(plugins),
+            backends: config.backends()?,
         },
         store,
         found,

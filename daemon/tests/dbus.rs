@@ -55,6 +55,7 @@ fn setup_with(plugins: bool) -> Setup {
             default_model: None,
             networks: Default::default(),
             plugins,
+            backends: Default::default(),
         },
         store,
         found,
