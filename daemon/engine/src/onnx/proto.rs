@@ -200,8 +200,8 @@ fn value_info(v: &ValueInfo) -> Msg {
     m
 }
 
-/// Encodes `graph` as a model. With `external = Some((name, sink))`, initializer bytes
-/// are written to `sink` (the file `name`, beside the model) instead of inline: protobuf
+/// Encodes `graph` as a model. With `external = Some((name, sink))`, the bytes of
+/// initializers of 1 KiB or more are written to `sink` (the file `name`, beside the model) instead of inline: protobuf
 /// caps a message at 2 GiB, which a real SD UNet's weights exceed.
 pub fn encode_model(
     graph: &Graph,
@@ -215,13 +215,15 @@ pub fn encode_model(
     let mut offset = 0u64;
     for t in &graph.initializers {
         let ext = match external.as_mut() {
-            Some((location, sink)) => {
+            // Small constants (axes, shapes) stay inline: ONNX Runtime's shape inference
+            // reads them while loading and cannot follow external data there.
+            Some((location, sink)) if t.raw.len() >= 1024 => {
                 sink.write_all(&t.raw)?;
                 let e = External { location, offset };
                 offset += t.raw.len() as u64;
                 Some(e)
             }
-            None => None,
+            _ => None,
         };
         g.msg(5, initializer(t, ext));
     }
