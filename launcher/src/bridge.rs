@@ -291,6 +291,8 @@ pub struct LauncherRust {
     model_filter: ModelFilter,
     /// Pack cards by source, or why a source could not be read.
     packs: Vec<(String, Result<pack_list::PackCard, Notice>)>,
+    /// The installed packs as last read (off the Qt thread).
+    installed_packs: Result<Vec<ra_library::store::InstalledPack>, Notice>,
     /// Shared with the install threads, which report into it.
     board: Arc<Mutex<Board>>,
     updates: Result<Updates, Notice>,
@@ -385,6 +387,7 @@ impl Default for LauncherRust {
             updates_json: QString::default(),
             model_filter: ModelFilter::default(),
             packs: Vec::new(),
+            installed_packs: Ok(Vec::new()),
             board: Arc::default(),
             updates: Updates::for_this_launcher(),
             update_view: UpdateView::Idle,
@@ -462,9 +465,6 @@ impl LauncherRust {
     }
 
     fn render_packs(&self) -> String {
-        let installed = self.library().open().and_then(|l| {
-            l.packs().map_err(|e| ra_launcher_core::model_library::notice(&e))
-        });
         let available: Vec<serde_json::Value> = self
             .packs
             .iter()
@@ -474,8 +474,8 @@ impl LauncherRust {
             })
             .collect();
         json!({
-            "installed": installed.as_ref().map(|l| json!(l)).unwrap_or(json!([])),
-            "error": installed.err().map(|n| self.render(&n)),
+            "installed": self.installed_packs.as_ref().map(|l| json!(l)).unwrap_or(json!([])),
+            "error": self.installed_packs.as_ref().err().map(|n| self.render(n)),
             "available": available,
         })
         .to_string()
@@ -910,9 +910,15 @@ impl qobject::Launcher {
         let library = self.rust().library();
         let sources = self.rust().settings.pack_sources.clone();
         self.spawn_blocking(
-            move || Ok(sources.into_iter().map(|s| (s.clone(), pack_list::card(&library, &s))).collect()),
-            |mut obj, r: Result<Vec<_>, Notice>| {
-                obj.as_mut().rust_mut().packs = r.unwrap_or_default();
+            move || {
+                let cards = sources.into_iter().map(|s| (s.clone(), pack_list::card(&library, &s))).collect();
+                Ok((cards, pack_list::installed(&library)))
+            },
+            |mut obj, r: Result<(Vec<_>, _), Notice>| {
+                if let Ok((cards, installed)) = r {
+                    obj.as_mut().rust_mut().packs = cards;
+                    obj.as_mut().rust_mut().installed_packs = installed;
+                }
                 obj.publish_library_pages();
             },
         );
@@ -1060,7 +1066,10 @@ fn install_pack(
     let id = plan.pack.id.clone();
     let controls = board.lock().unwrap_or_else(PoisonError::into_inner).begin(&plan, source)?;
     let publish = || {
-        let _ = qt.queue(|obj: Pin<&mut qobject::Launcher>| obj.publish_library_pages());
+        let _ = qt.queue(|obj: Pin<&mut qobject::Launcher>| {
+            let json = obj.rust().render_downloads();
+            obj.set_downloads_json(qs(&json));
+        });
     };
     publish();
     let last = Mutex::new(Instant::now());

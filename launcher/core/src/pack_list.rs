@@ -56,10 +56,7 @@ pub fn plan(library: &ModelLibrary, source: &str) -> Result<Plan, Notice> {
 /// The card for `source`.
 pub fn card(library: &ModelLibrary, source: &str) -> Result<PackCard, Notice> {
     let plan = plan(library, source)?;
-    let installed = library
-        .open()?
-        .packs()
-        .map_err(|e| notice(&e))?
+    let installed = installed(library)?
         .into_iter()
         .find(|p| p.id == plan.pack.id)
         .map(|p| p.version)
@@ -90,6 +87,11 @@ pub fn card(library: &ModelLibrary, source: &str) -> Result<PackCard, Notice> {
         fits: download < free,
         installed,
     })
+}
+
+/// The installed packs.
+pub fn installed(library: &ModelLibrary) -> Result<Vec<ra_library::store::InstalledPack>, Notice> {
+    library.open()?.packs().map_err(|e| notice(&e))
 }
 
 /// Forgets an installed pack and deletes the models nothing else wants.
