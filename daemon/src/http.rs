@@ -314,6 +314,9 @@ async fn list_models(State(s): State<Shared>) -> Json<Value> {
         .iter()
         .map(|m| {
             let mut v = json!(m.info());
+            if m.kind == ra_wire::ModelKind::Checkpoint {
+                v["backend"] = json!(s.service.worker.backend_of(m).as_str());
+            }
             if let Some(l) = library.get(&m.path) {
                 v["library"] = json!({
                     "name": l.name, "architecture": l.architecture, "categories": l.categories,

@@ -98,6 +98,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Worker {
+    /// The backend that runs checkpoint `entry`: its pin, else what its files call for.
+    pub fn backend_of(&self, entry: &ModelEntry) -> ra_engine::Backend {
+        ra_engine::Backend::for_model(&entry.path, pinned_backend(&self.shared.settings.backends, entry))
+    }
+
     pub fn start(
         settings: WorkerSettings,
         store: Arc<Store>,
@@ -376,11 +381,7 @@ fn ensure_loaded<'m>(
         let options = LoadOptions {
             dtype: shared.settings.dtype,
             known_hash: entry.sha256.clone(),
-            backend: backends
-                .pins
-                .iter()
-                .find(|(name, _)| entry.matches(name))
-                .map(|(_, b)| *b),
+            backend: pinned_backend(backends, entry),
             onnx: backends.onnx.clone(),
             ..LoadOptions::cpu()
         };
@@ -628,4 +629,9 @@ fn generate_all(
         }
     }
     Ok(true)
+}
+
+/// The backend `entry` is pinned to in the daemon's configuration, if any.
+fn pinned_backend(backends: &ra_engine::model::BackendSettings, entry: &ModelEntry) -> Option<ra_engine::Backend> {
+    backends.pins.iter().find(|(name, _)| entry.matches(name)).map(|(_, b)| *b)
 }

@@ -109,8 +109,7 @@ impl SdModel {
             ));
         }
         let meta = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;
-        let onnx_folder = meta.is_dir() && crate::onnx::sd::is_onnx_folder(path);
-        if options.backend == Some(Backend::Onnx) || (options.backend.is_none() && onnx_folder) {
+        if Backend::for_model(path, options.backend) == Backend::Onnx {
             return Self::load_onnx(path, options);
         }
         if meta.is_dir() {

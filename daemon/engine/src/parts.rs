@@ -41,6 +41,12 @@ impl Backend {
             Self::Onnx => "onnx",
         }
     }
+
+    /// The backend that runs the model at `path`: the pinned one, else ONNX Runtime for
+    /// a diffusers ONNX folder and candle for everything else.
+    pub fn for_model(path: &std::path::Path, pinned: Option<Backend>) -> Backend {
+        pinned.unwrap_or(if path.is_dir() && crate::onnx::sd::is_onnx_folder(path) { Self::Onnx } else { Self::Candle })
+    }
 }
 
 /// Token ids → the hidden states the UNet's cross-attention reads.
