@@ -18,8 +18,9 @@ if [ "${rust_minor:-0}" -lt 95 ]; then
   exit 1
 fi
 # Debian packages: a C/C++ compiler for crates that build C, Qt 6 with its QML modules
-# for the launcher, CJK fonts so Chinese renders, Xvfb for a window without a display.
-RA_APT_PACKAGES="build-essential pkg-config qt6-base-dev qt6-declarative-dev
+# for the launcher, CJK fonts so Chinese renders, Xvfb for a window without a display,
+# curl and unzip to take ONNX Runtime out of its PyPI wheel.
+RA_APT_PACKAGES="build-essential pkg-config curl unzip ca-certificates qt6-base-dev qt6-declarative-dev
   qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-layouts
   qml6-module-qtquick-window qml6-module-qtquick-templates qml6-module-qtquick-dialogs
   qml6-module-qtqml-workerscript qml6-module-qttest qt6-qpa-plugins fonts-noto-cjk
