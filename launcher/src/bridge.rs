@@ -1082,7 +1082,7 @@ fn install_pack(
             publish();
         }
     });
-    let outcome = outcome.map_err(|e| ra_launcher_core::model_library::notice(&e));
+    let outcome = outcome.map_err(|e| Notice::from_library(&e));
     board
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -123,49 +123,6 @@ pub struct ModelLibrary {
     roots: Vec<PathBuf>,
 }
 
-/// A library failure as a message for people, translated where users meet it.
-pub fn notice(e: &ra_library::LibraryError) -> Notice {
-    use ra_library::LibraryError as E;
-    match e {
-        E::PackNeedsSpace { dir, needed, free } => Notice::new("lib-needs-space")
-            .arg("needed", crate::files::size_text(*needed))
-            .arg("free", crate::files::size_text(*free))
-            .arg("dir", dir.display()),
-        E::ManifestUnreachable { origin, problem } => {
-            Notice::new("lib-manifest-unreachable").arg("origin", origin).arg("problem", problem)
-        }
-        E::BadPack { origin, problem } => Notice::new("lib-bad-pack").arg("origin", origin).arg("problem", problem),
-        E::NameTaken { path, model } => Notice::new("lib-name-taken").arg("path", path.display()).arg("model", model),
-        E::PackIncomplete { pack, failures } => {
-            Notice::new("lib-pack-incomplete").arg("pack", pack).arg("failures", failures)
-        }
-        E::NoSuchPack(id) => Notice::new("lib-no-such-pack").arg("id", id),
-        E::DiskFull { part, .. } => Notice::new("lib-disk-full").arg("path", part.display()),
-        E::UpdateUnreachable { url, problem } => Notice::new("update-unreachable").arg("url", url).arg("problem", problem),
-        E::UpdateWrongKey => Notice::new("update-wrong-key"),
-        E::UpdateTampered | E::UpdateSignatureUnreadable { .. } => Notice::new("update-tampered"),
-        E::UpdateManifest { problem } => Notice::new("update-manifest-invalid").arg("problem", problem),
-        E::UpdateExpired { expires, .. } => Notice::new("update-expired").arg("expires", expires),
-        E::UpdateReplayed { version, accepted_version, .. } => {
-            Notice::new("update-replayed").arg("version", version).arg("accepted", accepted_version)
-        }
-        E::UpdateDowngrade { offered, installed } => {
-            Notice::new("update-downgrade").arg("offered", offered).arg("installed", installed)
-        }
-        E::UpdateRolledBack { version, .. } => Notice::new("update-rolled-back-before").arg("version", version),
-        E::UpdateArtefactSize { name, .. } | E::UpdateArtefactHash { name, .. } => {
-            Notice::new("update-artefact-bad").arg("name", name)
-        }
-        E::UpdateHealthCheck { version, problem, restored } => Notice::new("update-failed-to-start")
-            .arg("version", version)
-            .arg("problem", problem)
-            .arg("restored", restored),
-        E::UpdateNoPrevious => Notice::new("update-no-previous"),
-        E::UpdateNotInstalled { root } => Notice::new("update-not-installed").arg("root", root.display()),
-        other => Notice::new("library-failed").arg("detail", other),
-    }
-}
-
 impl ModelLibrary {
     /// The library in `data_dir` over the model folders under `roots`.
     pub fn new(data_dir: &Path, roots: Vec<PathBuf>) -> Self {
@@ -177,17 +134,17 @@ impl ModelLibrary {
     }
 
     pub fn open(&self) -> Result<Library, Notice> {
-        Library::open(&self.db).map_err(|e| notice(&e))
+        Library::open(&self.db).map_err(|e| Notice::from_library(&e))
     }
 
     /// Scans the folders (hashing only new or changed files), then lists what `filter`
     /// matches.
     pub fn list(&self, filter: &ModelFilter) -> Result<Listing, Notice> {
         let lib = self.open()?;
-        let scanned = ra_library::scan::sync(&lib, &self.roots).map_err(|e| notice(&e))?;
-        let all = lib.search(&Query::default()).map_err(|e| notice(&e))?;
+        let scanned = ra_library::scan::sync(&lib, &self.roots).map_err(|e| Notice::from_library(&e))?;
+        let all = lib.search(&Query::default()).map_err(|e| Notice::from_library(&e))?;
         let categories: BTreeSet<String> = all.iter().flat_map(|m| m.categories.iter().cloned()).collect();
-        let models = lib.search(&filter.query()).map_err(|e| notice(&e))?;
+        let models = lib.search(&filter.query()).map_err(|e| Notice::from_library(&e))?;
         Ok(Listing {
             models: models.iter().map(ModelCard::of).collect(),
             categories: categories.into_iter().collect(),
@@ -200,18 +157,18 @@ impl ModelLibrary {
         if stars > 5 {
             return Err(Notice::new("models-rating-invalid"));
         }
-        self.open()?.set_rating(id, (stars > 0).then_some(stars)).map_err(|e| notice(&e))
+        self.open()?.set_rating(id, (stars > 0).then_some(stars)).map_err(|e| Notice::from_library(&e))
     }
 
     pub fn set_note(&self, id: i64, note: &str) -> Result<(), Notice> {
-        self.open()?.set_note(id, note.trim()).map_err(|e| notice(&e))
+        self.open()?.set_note(id, note.trim()).map_err(|e| Notice::from_library(&e))
     }
 
     /// Deletes the model's file and preview and forgets it; says what was deleted.
     pub fn delete(&self, id: i64) -> Result<Notice, Notice> {
         let lib = self.open()?;
-        let model = lib.model(id).map_err(|e| notice(&e))?;
-        ra_library::scan::delete(&lib, &model).map_err(|e| notice(&e))?;
+        let model = lib.model(id).map_err(|e| Notice::from_library(&e))?;
+        ra_library::scan::delete(&lib, &model).map_err(|e| Notice::from_library(&e))?;
         Ok(Notice::new("models-deleted").arg("name", &model.name))
     }
 }

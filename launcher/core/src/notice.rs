@@ -56,6 +56,50 @@ impl Notice {
         .arg("detail", detail)
     }
 
+    /// A model library, pack or update failure: the ones users meet get their own
+    /// translated sentence, the rest `library-failed` with the library's English text.
+    pub fn from_library(e: &ra_library::LibraryError) -> Self {
+        use ra_library::LibraryError as E;
+        match e {
+            E::PackNeedsSpace { dir, needed, free } => Notice::new("lib-needs-space")
+                .arg("needed", crate::files::size_text(*needed))
+                .arg("free", crate::files::size_text(*free))
+                .arg("dir", dir.display()),
+            E::ManifestUnreachable { origin, problem } => {
+                Notice::new("lib-manifest-unreachable").arg("origin", origin).arg("problem", problem)
+            }
+            E::BadPack { origin, problem } => Notice::new("lib-bad-pack").arg("origin", origin).arg("problem", problem),
+            E::NameTaken { path, model } => Notice::new("lib-name-taken").arg("path", path.display()).arg("model", model),
+            E::PackIncomplete { pack, failures } => {
+                Notice::new("lib-pack-incomplete").arg("pack", pack).arg("failures", failures)
+            }
+            E::NoSuchPack(id) => Notice::new("lib-no-such-pack").arg("id", id),
+            E::DiskFull { part, .. } => Notice::new("lib-disk-full").arg("path", part.display()),
+            E::UpdateUnreachable { url, problem } => Notice::new("update-unreachable").arg("url", url).arg("problem", problem),
+            E::UpdateWrongKey => Notice::new("update-wrong-key"),
+            E::UpdateTampered | E::UpdateSignatureUnreadable { .. } => Notice::new("update-tampered"),
+            E::UpdateManifest { problem } => Notice::new("update-manifest-invalid").arg("problem", problem),
+            E::UpdateExpired { expires, .. } => Notice::new("update-expired").arg("expires", expires),
+            E::UpdateReplayed { version, accepted_version, .. } => {
+                Notice::new("update-replayed").arg("version", version).arg("accepted", accepted_version)
+            }
+            E::UpdateDowngrade { offered, installed } => {
+                Notice::new("update-downgrade").arg("offered", offered).arg("installed", installed)
+            }
+            E::UpdateRolledBack { version, .. } => Notice::new("update-rolled-back-before").arg("version", version),
+            E::UpdateArtefactSize { name, .. } | E::UpdateArtefactHash { name, .. } => {
+                Notice::new("update-artefact-bad").arg("name", name)
+            }
+            E::UpdateHealthCheck { version, problem, restored } => Notice::new("update-failed-to-start")
+                .arg("version", version)
+                .arg("problem", problem)
+                .arg("restored", restored),
+            E::UpdateNoPrevious => Notice::new("update-no-previous"),
+            E::UpdateNotInstalled { root } => Notice::new("update-not-installed").arg("root", root.display()),
+            other => Notice::new("library-failed").arg("detail", other),
+        }
+    }
+
     pub fn render(&self, t: &Translator) -> String {
         let args: Vec<(&str, &str)> = self
             .args

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use ra_library::install::{self, Plan};
 use serde::Serialize;
 
-use crate::model_library::{notice, ModelLibrary};
+use crate::model_library::ModelLibrary;
 use crate::notice::Notice;
 
 /// One model line of a pack card.
@@ -47,10 +47,10 @@ pub fn plan(library: &ModelLibrary, source: &str) -> Result<Plan, Notice> {
     if source.is_empty() {
         return Err(Notice::new("packs-source-empty"));
     }
-    let (pack, text) = install::read_manifest(source).map_err(|e| notice(&e))?;
+    let (pack, text) = install::read_manifest(source).map_err(|e| Notice::from_library(&e))?;
     let lib = library.open()?;
     let root = library.roots().first().ok_or_else(|| Notice::new("packs-no-models-folder"))?;
-    install::plan(pack, text, &lib, root).map_err(|e| notice(&e))
+    install::plan(pack, text, &lib, root).map_err(|e| Notice::from_library(&e))
 }
 
 /// The card for `source`.
@@ -91,12 +91,12 @@ pub fn card(library: &ModelLibrary, source: &str) -> Result<PackCard, Notice> {
 
 /// The installed packs.
 pub fn installed(library: &ModelLibrary) -> Result<Vec<ra_library::store::InstalledPack>, Notice> {
-    library.open()?.packs().map_err(|e| notice(&e))
+    library.open()?.packs().map_err(|e| Notice::from_library(&e))
 }
 
 /// Forgets an installed pack and deletes the models nothing else wants.
 pub fn remove(library: &ModelLibrary, id: &str) -> Result<Notice, Notice> {
     let mut lib = library.open()?;
-    let deleted = install::remove(&mut lib, id).map_err(|e| notice(&e))?;
+    let deleted = install::remove(&mut lib, id).map_err(|e| Notice::from_library(&e))?;
     Ok(Notice::new("packs-removed").arg("pack", id).arg("count", deleted.len()))
 }

@@ -12,7 +12,6 @@ use ra_library::update::{
 };
 use serde::Serialize;
 
-use crate::model_library::notice;
 use crate::notice::Notice;
 
 /// RA's release key (minisign). Only manifests signed by its secret half are acted on;
@@ -47,8 +46,8 @@ impl Updates {
     /// Updates for the binary at `exe`, checked with `key`, remembering accepted
     /// manifests in `state_dir`.
     pub fn new(key: &str, exe: &Path, state_dir: PathBuf, running: &str) -> Result<Self, Notice> {
-        let key = UpdateKey::parse(key).map_err(|e| notice(&e))?;
-        let running = running.parse::<Version>().map_err(|e| notice(&e))?;
+        let key = UpdateKey::parse(key).map_err(|e| Notice::from_library(&e))?;
+        let running = running.parse::<Version>().map_err(|e| Notice::from_library(&e))?;
         let updater = update::installation_of(exe).map(|i| Updater::new(key, i, state_dir, UpdateConfig::ra()));
         Ok(Updates { updater, running, runs_from: exe.to_path_buf() })
     }
@@ -92,8 +91,8 @@ impl Updates {
             return Err(Notice::new("update-url-empty"));
         }
         let updater = self.updater()?;
-        let (manifest, signature) = update::fetch_manifest(url).map_err(|e| notice(&e))?;
-        match updater.check(&manifest, &signature, Timestamp::now()).map_err(|e| notice(&e))? {
+        let (manifest, signature) = update::fetch_manifest(url).map_err(|e| Notice::from_library(&e))?;
+        match updater.check(&manifest, &signature, Timestamp::now()).map_err(|e| Notice::from_library(&e))? {
             UpdateCheck::UpToDate { version } => Ok((UpdateView::UpToDate { version: version.to_string() }, None)),
             UpdateCheck::Available(u) => {
                 let notes = u.manifest().notes_for(locale).unwrap_or_default().to_string();
@@ -116,12 +115,12 @@ impl Updates {
                     update::reports_version("ra-launcher", update.version(), START_CHECK)(dir)
                 },
             )
-            .map_err(|e| notice(&e))?;
+            .map_err(|e| Notice::from_library(&e))?;
         Ok(UpdateView::Installed { version: installed.version.to_string(), previous: installed.previous.to_string() })
     }
 
     pub fn rollback(&self) -> Result<UpdateView, Notice> {
-        let version = self.updater()?.rollback().map_err(|e| notice(&e))?;
+        let version = self.updater()?.rollback().map_err(|e| Notice::from_library(&e))?;
         Ok(UpdateView::RolledBack { version: version.to_string() })
     }
 }

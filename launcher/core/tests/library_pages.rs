@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use http_server::{Served, Server};
 use ra_launcher_core::downloads::{Board, FileState};
 use ra_launcher_core::model_library::{ModelFilter, ModelLibrary};
+use ra_launcher_core::notice::Notice;
 use ra_launcher_core::pack_list;
 use ra_launcher_core::updates::{UpdateView, Updates};
 use ra_library::download::DownloadConfig;
@@ -71,11 +72,11 @@ fn a_pack_is_planned_downloaded_with_pause_and_resume_rated_and_removed() {
         let outcome = ra_library::install::install_with(&plan, &mut lib, DownloadConfig::TEST, &controls, |p| {
             board.lock().unwrap().progress("ink", p)
         });
-        board.lock().unwrap().finish("ink", outcome.map(drop).map_err(|e| ra_launcher_core::model_library::notice(&e)));
+        board.lock().unwrap().finish("ink", outcome.map(drop).map_err(|e| Notice::from_library(&e)));
     };
     board.lock().unwrap().begin(&pack_list::plan(&library, &source).unwrap(), &source).unwrap();
     board.lock().unwrap().pause("ink", "wash.safetensors");
-    board.lock().unwrap().finish("ink", Err(ra_launcher_core::notice::Notice::new("lib-pack-incomplete")));
+    board.lock().unwrap().finish("ink", Err(Notice::new("lib-pack-incomplete")));
     run(&board);
     {
         let b = board.lock().unwrap();
